@@ -1,0 +1,7 @@
+"""``python -m flight`` is ``fsw``."""
+
+import sys
+
+from flight.cli import main
+
+sys.exit(main())

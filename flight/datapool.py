@@ -1,0 +1,68 @@
+"""The data pool: the latest value of every reading and derived quantity.
+
+Device pollers write it; the mode machine, fault monitors and telemetry read it. Each entry carries
+the spacecraft time it was taken and whether it is valid, so a reader can tell a fresh reading from
+a stale one left behind by a device that has gone offline. Names are ``device.field``
+(``imu.accel_z_mps2``) or ``component.quantity`` for derived values (``nav.velocity_mps``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DataPool", "Sample"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    value: Any
+    time: float
+    valid: bool = True
+
+
+class DataPool:
+    """Latest-value store; single-threaded like the rest of the executive."""
+
+    def __init__(self) -> None:
+        self._samples: dict[str, Sample] = {}
+
+    def set(self, name: str, value: Any, time: float, *, valid: bool = True) -> None:
+        self._samples[name] = Sample(value, time, valid)
+
+    def update(self, prefix: str, values: Mapping[str, Any], time: float) -> None:
+        """Write every field of one reading as ``prefix.field``."""
+        for key, value in values.items():
+            self._samples[f"{prefix}.{key}"] = Sample(value, time, True)
+
+    def invalidate(self, prefix: str, time: float) -> None:
+        """Mark ``prefix`` and every ``prefix.*`` entry invalid, keeping the last values visible."""
+        dotted = prefix + "."
+        for name, sample in list(self._samples.items()):
+            if name == prefix or name.startswith(dotted):
+                self._samples[name] = Sample(sample.value, sample.time, False)
+
+    def get(self, name: str) -> Sample | None:
+        return self._samples.get(name)
+
+    def value(self, name: str, default: Any = None, *, valid_only: bool = True) -> Any:
+        """The value, or ``default`` if it is missing (or invalid, unless ``valid_only=False``)."""
+        sample = self._samples.get(name)
+        if sample is None or (valid_only and not sample.valid):
+            return default
+        return sample.value
+
+    def fresh(self, name: str, now: float, max_age: float) -> bool:
+        """True if ``name`` is valid and no older than ``max_age`` seconds."""
+        sample = self._samples.get(name)
+        return sample is not None and sample.valid and now - sample.time <= max_age
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._samples
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._samples)
+
+    def __len__(self) -> int:
+        return len(self._samples)

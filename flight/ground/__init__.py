@@ -1,0 +1,1 @@
+"""Ground side: the console that commands the spacecraft and shows its telemetry."""

@@ -1,0 +1,1 @@
+"""Missions built on the framework."""
