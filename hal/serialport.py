@@ -8,6 +8,7 @@ the port is opened with a zero timeout and drivers take what is waiting.
 from __future__ import annotations
 
 import contextlib
+import queue
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,14 @@ class SerialPort:
         """The pyserial object beneath, for tools that need its own API (``spy://`` logging)."""
         return self._port
 
+    def _ensure_open(self) -> None:
+        # Once closed, pyserial's POSIX port fails with TypeError (its fd is None): say it plainly.
+        if not getattr(self._port, "is_open", True):
+            self.stats.errors += 1
+            raise BusIOError(f"serial {self.name}: port is closed")
+
     def in_waiting(self) -> int:
+        self._ensure_open()
         try:
             return int(self._port.in_waiting)
         except (serial.SerialException, OSError) as exc:
@@ -67,6 +75,7 @@ class SerialPort:
 
     def read_available(self, limit: int = 4096) -> bytes:
         """Whatever is waiting, up to ``limit`` bytes; never blocks."""
+        self._ensure_open()
         try:
             n = min(int(self._port.in_waiting), limit)
             data = bytes(self._port.read(n)) if n else b""
@@ -78,6 +87,7 @@ class SerialPort:
 
     def read_exactly(self, n: int) -> bytes:
         """``n`` bytes within the port's timeout, else :class:`BusTimeoutError`."""
+        self._ensure_open()
         try:
             data = bytes(self._port.read(n))
         except (serial.SerialException, OSError) as exc:
@@ -90,9 +100,11 @@ class SerialPort:
         return data
 
     def write(self, data: bytes) -> None:
+        self._ensure_open()
         try:
             self._port.write(data)
-        except serial.SerialTimeoutException as exc:
+        except (serial.SerialTimeoutException, queue.Full) as exc:
+            # queue.Full: pyserial's loop:// raises it, unwrapped, when its 4 KiB queue stays full.
             self.stats.errors += 1
             raise BusTimeoutError(f"serial {self.name}: write timed out") from exc
         except (serial.SerialException, OSError) as exc:
@@ -102,6 +114,7 @@ class SerialPort:
 
     def reset_input(self) -> None:
         """Discard what is buffered, e.g. after a driver reset."""
+        self._ensure_open()
         try:
             self._port.reset_input_buffer()
         except (serial.SerialException, OSError) as exc:

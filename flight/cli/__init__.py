@@ -17,9 +17,7 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 #: Subcommand modules, in the order ``fsw --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = (
-    "flight.cli.bench",
-)
+SUBCOMMANDS: tuple[str, ...] = ("flight.cli.bench",)
 
 
 def build_parser() -> argparse.ArgumentParser:

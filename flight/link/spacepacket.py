@@ -1,0 +1,335 @@
+"""CCSDS space packets (133.0-B) and the mapping of flight messages onto them.
+
+Primary header, six bytes, big-endian::
+
+    bits  3  version (0)            1  type (TM 0, TC 1)     1  secondary header flag
+         11  APID                   2  sequence flags (0b11 unsegmented)
+         14  sequence count        16  data length = len(data field) - 1
+
+Every packet this project sends is unsegmented and carries no secondary header: the time stamp
+lives in the CBOR data field, which keeps one self-describing format end to end.
+
+APIDs (:class:`Apid`) say what a packet holds, so the ground can route it before decoding:
+commands, command responses, events, playback, files and time on fixed APIDs, and telemetry packet
+``N`` on APID ``0x100 + N`` for ``N`` up to 0x6FE (APID 0x7FF is the idle packet of 133.0-B and
+never carries data). Telemetry packet ids above 0x6FE (the id ranges of components from 0x0700 up)
+do not fit in the 11-bit APID; they share APID ``TELEMETRY_EXTENDED`` with the id in the data.
+
+Data fields (CBOR via :mod:`flight.codec`):
+
+- telemetry: ``[time, body]`` (the packet id is implied by the APID);
+- extended telemetry, event, command response, file: ``[time, id, body]``;
+- playback (an archived message re-sent): ``[kind, id, time, body]``;
+- command (uplink): ``[seq, opcode, [arg, ...]]``, decoded by the dispatcher, not here.
+
+Decoding never trusts its input: anything malformed raises :class:`PacketError` (a
+``ValueError``) naming what was wrong.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from flight import codec
+from flight.messages import Message, MessageKind
+
+__all__ = [
+    "HEADER_LEN",
+    "IDLE_APID",
+    "MAX_DATA_LEN",
+    "MAX_TELEMETRY_ID",
+    "Apid",
+    "PacketError",
+    "PacketType",
+    "SequenceCounters",
+    "SequenceFlags",
+    "SpacePacket",
+    "idle_packet",
+    "message_to_packet",
+    "packet_length",
+    "packet_to_message",
+    "playback_packet",
+    "split_packets",
+]
+
+HEADER_LEN = 6
+MAX_APID = 0x7FF
+#: The idle packet's APID (133.0-B): fill, discarded by every receiver.
+IDLE_APID = 0x7FF
+#: The data length field holds len - 1 in 16 bits.
+MAX_DATA_LEN = 0x10000
+SEQ_COUNT_MODULO = 1 << 14
+#: Highest telemetry packet id with an APID of its own: 0x100 + 0x6FE = 0x7FE, the last APID
+#: below the idle APID. Higher ids go on ``Apid.TELEMETRY_EXTENDED``.
+MAX_TELEMETRY_ID = 0x6FE
+
+
+class PacketError(ValueError):
+    """A space packet (or its data field) that is malformed, or a message that cannot be one."""
+
+
+@enum.unique
+class PacketType(enum.IntEnum):
+    TM = 0
+    TC = 1
+
+
+@enum.unique
+class SequenceFlags(enum.IntEnum):
+    CONTINUATION = 0b00
+    FIRST = 0b01
+    LAST = 0b10
+    UNSEGMENTED = 0b11
+
+
+@enum.unique
+class Apid(enum.IntEnum):
+    COMMAND = 0x010
+    COMMAND_RESPONSE = 0x011
+    EVENT = 0x012
+    PLAYBACK = 0x013
+    FILE = 0x014
+    TIME = 0x015
+    TELEMETRY_EXTENDED = 0x016
+    TELEMETRY_BASE = 0x100
+
+
+@dataclass(frozen=True, slots=True)
+class SpacePacket:
+    """One space packet; :meth:`encode` validates every field before packing."""
+
+    apid: int
+    seq_count: int
+    data: bytes
+    packet_type: PacketType = PacketType.TM
+    sec_header: bool = False
+    seq_flags: SequenceFlags = SequenceFlags.UNSEGMENTED
+
+    def encode(self) -> bytes:
+        """The packet's bytes.
+
+        Raises:
+            PacketError: APID, sequence count or data length out of range.
+        """
+        if not 0 <= self.apid <= MAX_APID:
+            raise PacketError(f"APID {self.apid:#x} outside 0..{MAX_APID:#x}")
+        if not 0 <= self.seq_count < SEQ_COUNT_MODULO:
+            raise PacketError(f"sequence count {self.seq_count} outside 0..{SEQ_COUNT_MODULO - 1}")
+        if not 1 <= len(self.data) <= MAX_DATA_LEN:
+            raise PacketError(f"data field of {len(self.data)} bytes outside 1..{MAX_DATA_LEN}")
+        word0 = (int(self.packet_type) << 12) | (int(self.sec_header) << 11) | self.apid
+        word1 = (int(self.seq_flags) << 14) | self.seq_count
+        header = (
+            word0.to_bytes(2, "big")
+            + word1.to_bytes(2, "big")
+            + (len(self.data) - 1).to_bytes(2, "big")
+        )
+        return header + bytes(self.data)
+
+    @classmethod
+    def decode(cls, raw: bytes | bytearray | memoryview) -> SpacePacket:
+        """Parse exactly one packet that fills ``raw``.
+
+        Raises:
+            PacketError: too short, wrong version, or a length field that disagrees with ``raw``.
+        """
+        raw = bytes(raw)
+        if len(raw) < HEADER_LEN + 1:
+            raise PacketError(f"{len(raw)} bytes is shorter than the smallest packet (7)")
+        version = raw[0] >> 5
+        if version != 0:
+            raise PacketError(f"packet version {version}, expected 0")
+        expected = packet_length(raw)
+        if expected != len(raw):
+            raise PacketError(f"length field says {expected} bytes, got {len(raw)}")
+        word0 = int.from_bytes(raw[0:2], "big")
+        word1 = int.from_bytes(raw[2:4], "big")
+        return cls(
+            apid=word0 & MAX_APID,
+            seq_count=word1 & (SEQ_COUNT_MODULO - 1),
+            data=raw[HEADER_LEN:],
+            packet_type=PacketType((word0 >> 12) & 1),
+            sec_header=bool((word0 >> 11) & 1),
+            seq_flags=SequenceFlags(word1 >> 14),
+        )
+
+
+def packet_length(header: bytes | bytearray | memoryview) -> int:
+    """Total packet length announced by a header (at least its first six bytes).
+
+    Raises:
+        PacketError: fewer than six bytes.
+    """
+    if len(header) < HEADER_LEN:
+        raise PacketError(f"{len(header)} bytes is shorter than a packet header")
+    return HEADER_LEN + int.from_bytes(bytes(header[4:6]), "big") + 1
+
+
+def split_packets(raw: bytes) -> Iterator[SpacePacket]:
+    """The packets that exactly fill ``raw``, in order.
+
+    Raises:
+        PacketError: a packet is malformed or the last one is cut short.
+    """
+    pos = 0
+    while pos < len(raw):
+        length = packet_length(raw[pos : pos + HEADER_LEN])
+        if pos + length > len(raw):
+            raise PacketError(f"packet at offset {pos} needs {length} bytes, {len(raw) - pos} left")
+        yield SpacePacket.decode(raw[pos : pos + length])
+        pos += length
+
+
+def idle_packet(length: int, seq_count: int = 0, fill: int = 0x55) -> bytes:
+    """An idle packet (APID 0x7FF) of exactly ``length`` bytes (at least 7) to pad a frame.
+
+    Raises:
+        PacketError: ``length`` below 7 or above the largest packet.
+    """
+    if length < HEADER_LEN + 1:
+        raise PacketError(f"an idle packet needs at least 7 bytes, not {length}")
+    data = bytes([fill]) * (length - HEADER_LEN)
+    return SpacePacket(IDLE_APID, seq_count % SEQ_COUNT_MODULO, data).encode()
+
+
+class SequenceCounters:
+    """The 14-bit source sequence count of each APID, so the ground sees lost packets."""
+
+    def __init__(self) -> None:
+        self._next: dict[int, int] = {}
+
+    def next(self, apid: int) -> int:
+        """The count for the next packet on ``apid`` (wraps at 16384)."""
+        value = self._next.get(apid, 0)
+        self._next[apid] = (value + 1) % SEQ_COUNT_MODULO
+        return value
+
+    def peek(self, apid: int) -> int:
+        return self._next.get(apid, 0)
+
+
+_ID_IN_DATA = {
+    MessageKind.EVENT: Apid.EVENT,
+    MessageKind.COMMAND_RESPONSE: Apid.COMMAND_RESPONSE,
+    MessageKind.FILE: Apid.FILE,
+}
+_KIND_OF_APID: dict[int, MessageKind] = {apid: kind for kind, apid in _ID_IN_DATA.items()}
+
+
+def _telemetry_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFF:
+        raise PacketError(f"telemetry packet id {value!r} outside 0..0xFFFF")
+    return value
+
+
+def _apid_for(msg: Message) -> int:
+    if msg.kind is MessageKind.TELEMETRY:
+        if _telemetry_id(msg.id) <= MAX_TELEMETRY_ID:
+            return Apid.TELEMETRY_BASE + msg.id
+        return Apid.TELEMETRY_EXTENDED
+    _ident(msg.id)
+    return _ID_IN_DATA[msg.kind]
+
+
+def _data_for(msg: Message, apid: int) -> Any:
+    if Apid.TELEMETRY_BASE <= apid < IDLE_APID:
+        return [msg.time, msg.body]
+    return [msg.time, msg.id, msg.body]
+
+
+def _encode(value: Any) -> bytes:
+    try:
+        return codec.encode(value)
+    except codec.CodecError as exc:
+        raise PacketError(f"cannot encode message: {exc}") from exc
+
+
+def message_to_packet(msg: Message, counters: SequenceCounters) -> bytes:
+    """A realtime message as a TM space packet on its kind's APID.
+
+    Raises:
+        PacketError: an id out of range or a body CBOR cannot carry (a software bug upstream).
+    """
+    apid = _apid_for(msg)
+    # Consume the count only once the packet is known to be valid, so a refused message leaves no
+    # false gap in the sequence the ground checks.
+    packet = SpacePacket(apid, counters.peek(apid), _encode(_data_for(msg, apid))).encode()
+    counters.next(apid)
+    return packet
+
+
+def playback_packet(msg: Message, counters: SequenceCounters) -> bytes:
+    """An archived message wrapped for re-sending on the playback APID.
+
+    Raises:
+        PacketError: as :func:`message_to_packet`.
+    """
+    _apid_for(msg)  # the same id checks as realtime
+    data = _encode([int(msg.kind), msg.id, msg.time, msg.body])
+    packet = SpacePacket(Apid.PLAYBACK, counters.peek(Apid.PLAYBACK), data).encode()
+    counters.next(Apid.PLAYBACK)
+    return packet
+
+
+def _decode_data(data: bytes) -> Any:
+    try:
+        return codec.decode(data)
+    except codec.CodecError as exc:
+        raise PacketError(f"bad data field: {exc}") from exc
+
+
+def _time(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PacketError(f"time must be a number, got {type(value).__name__}")
+    t = float(value)
+    if not math.isfinite(t):
+        raise PacketError(f"time {value!r} is not finite")
+    return t
+
+
+def _ident(value: Any) -> int:
+    # -1 is the opcode of a response to a command too malformed to have one (see the dispatcher).
+    if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= 0xFFFF:
+        raise PacketError(f"id must be an int in -1..0xFFFF, got {value!r}")
+    return value
+
+
+def _fields(value: Any, n: int, what: str) -> list[Any]:
+    if not isinstance(value, list) or len(value) != n:
+        raise PacketError(f"{what} data field must be a {n}-element list")
+    return value
+
+
+def packet_to_message(packet: bytes | SpacePacket) -> Message:
+    """The message a TM packet carries (ground side); playback yields the archived message.
+
+    Raises:
+        PacketError: not a TM packet on a message APID, or a data field of the wrong shape.
+    """
+    pkt = packet if isinstance(packet, SpacePacket) else SpacePacket.decode(packet)
+    if pkt.packet_type is not PacketType.TM:
+        raise PacketError(f"APID {pkt.apid:#x}: a TC packet on the downlink")
+    apid = pkt.apid
+    if apid == IDLE_APID:
+        raise PacketError("idle packet carries no message")
+    if Apid.TELEMETRY_BASE <= apid < IDLE_APID:
+        time, body = _fields(_decode_data(pkt.data), 2, "telemetry")
+        return Message(MessageKind.TELEMETRY, apid - Apid.TELEMETRY_BASE, _time(time), body)
+    if apid == Apid.TELEMETRY_EXTENDED:
+        time, ident, body = _fields(_decode_data(pkt.data), 3, "telemetry")
+        return Message(MessageKind.TELEMETRY, _telemetry_id(ident), _time(time), body)
+    if apid in _KIND_OF_APID:
+        time, ident, body = _fields(_decode_data(pkt.data), 3, Apid(apid).name.lower())
+        return Message(_KIND_OF_APID[apid], _ident(ident), _time(time), body)
+    if apid == Apid.PLAYBACK:
+        kind, ident, time, body = _fields(_decode_data(pkt.data), 4, "playback")
+        if isinstance(kind, bool) or kind not in {k.value for k in MessageKind}:
+            raise PacketError(f"playback kind {kind!r} is not a message kind")
+        mkind = MessageKind(kind)
+        check = _telemetry_id if mkind is MessageKind.TELEMETRY else _ident
+        return Message(mkind, check(ident), _time(time), body)
+    raise PacketError(f"APID {apid:#x} carries no downlink message")

@@ -1,0 +1,194 @@
+"""Onboard guidance, navigation and control for the Mars lander: what the flight software knows.
+
+Everything here is computed from device readings in the data pool, never from the simulator's
+truth: the IMU's specific force, the radar altimeter's and LiDAR's ranges, the barometer's
+pressure. The simulator checks afterwards how well these estimates matched reality.
+
+Body frame (the IMU's axes): +z along the capsule's symmetry axis, away from the heat shield, so
+aerodynamic drag and engine thrust both read as +z specific force; +x is the lift direction.
+
+* :class:`DeltaVMeter` integrates sensed acceleration during a burn: the orbit insertion burn
+  ends when enough delta-v has been measured, not after a fixed time.
+* :class:`EntryNavigator` dead-reckons speed, flight-path angle and altitude through entry from the
+  entry state the ground uplinked, integrating sensed drag and lift with Mars gravity; it decides
+  when the vehicle is at parachute-deploy speed.
+* :class:`DescentNavigator` fuses the altimeters with the IMU into altitude and vertical speed.
+* :class:`DescentController` turns a vertical-speed target into a throttle set-point (PI), to
+  hover near 100 m and touch down slowly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = [
+    "MARS_GM",
+    "MARS_RADIUS_M",
+    "MARS_SURFACE_GRAVITY",
+    "DeltaVMeter",
+    "DescentController",
+    "DescentNavigator",
+    "EntryNavigator",
+    "altitude_from_pressure",
+]
+
+MARS_SURFACE_GRAVITY = 3.71  # m/s^2, the one value used project-wide (reference/mars.md)
+MARS_RADIUS_M = 3_389_500.0
+MARS_GM = 4.2828e13  # m^3/s^2
+
+# Reference atmosphere for barometric backup altitude (NASA Glenn fit, reference/mars.md).
+_P0_PA = 699.0
+_P_SCALE_PER_M = 0.00009
+
+
+def altitude_from_pressure(pressure_pa: float) -> float | None:
+    """Altitude above the reference surface from static pressure (the EDL backup altimeter).
+
+    Returns None for a non-positive pressure: nothing to invert.
+    """
+    if pressure_pa <= 0.0:
+        return None
+    return -math.log(pressure_pa / _P0_PA) / _P_SCALE_PER_M
+
+
+class DeltaVMeter:
+    """Accumulated |specific force| x dt over a burn, from successive IMU samples."""
+
+    def __init__(self) -> None:
+        self.delta_v = 0.0
+        self._last_time: float | None = None
+
+    def reset(self) -> None:
+        self.delta_v = 0.0
+        self._last_time = None
+
+    def update(self, accel_mps2: tuple[float, float, float], time: float) -> float:
+        """Add one IMU sample taken at ``time``; returns the accumulated delta-v (m/s)."""
+        if self._last_time is not None and time > self._last_time:
+            dt = min(time - self._last_time, 1.0)  # a gap longer than 1 s is not integrated blind
+            self.delta_v += math.sqrt(sum(a * a for a in accel_mps2)) * dt
+        self._last_time = time
+        return self.delta_v
+
+
+@dataclass
+class EntryState:
+    speed_mps: float
+    flight_path_rad: float  # negative: descending
+    altitude_m: float
+
+
+class EntryNavigator:
+    """Planar dead reckoning from the entry interface with sensed drag (+z) and lift (+x).
+
+    Along-track: dv/dt = -D - g sin(gamma); cross-track: dgamma/dt = L/v + (v/r - g/v) cos(gamma);
+    dh/dt = v sin(gamma), where D and L are the IMU's z and x specific force. Starting values come
+    from the ground's navigation solution (parameters uplinked before separation).
+    """
+
+    def __init__(self, *, speed_mps: float, flight_path_deg: float, altitude_m: float) -> None:
+        self.state = EntryState(speed_mps, math.radians(flight_path_deg), altitude_m)
+        self._last_time: float | None = None
+
+    def update(self, accel_mps2: tuple[float, float, float], time: float) -> EntryState:
+        if self._last_time is None or time <= self._last_time:
+            self._last_time = time
+            return self.state
+        dt = min(time - self._last_time, 1.0)
+        self._last_time = time
+        s = self.state
+        lift, _, drag = accel_mps2
+        r = MARS_RADIUS_M + s.altitude_m
+        g = MARS_GM / (r * r)
+        v = max(s.speed_mps, 1.0)
+        s.speed_mps = max(0.0, s.speed_mps + (-drag - g * math.sin(s.flight_path_rad)) * dt)
+        s.flight_path_rad += (lift / v + (v / r - g / v) * math.cos(s.flight_path_rad)) * dt
+        s.flight_path_rad = max(-math.pi / 2, min(math.pi / 2, s.flight_path_rad))
+        s.altitude_m += v * math.sin(s.flight_path_rad) * dt
+        return s
+
+
+class DescentNavigator:
+    """Altitude and vertical speed from an altimeter (range) blended with the IMU.
+
+    Between altimeter samples the IMU propagates: dv = (a_z - g) dt (the body axis is near
+    vertical on the parachute and under the descent engine). Each altimeter sample pulls altitude
+    and vertical speed towards the measurement with fixed gains (a complementary filter): cheap,
+    deterministic, and robust to an altimeter that drops out for a while.
+    """
+
+    def __init__(self, *, altitude_gain: float = 0.2, velocity_gain: float = 0.05) -> None:
+        self.altitude_m: float | None = None
+        self.vertical_speed_mps = 0.0
+        self._alt_gain = altitude_gain
+        self._vel_gain = velocity_gain
+        self._last_imu: float | None = None
+        self._last_alt: tuple[float, float] | None = None
+        self.altimeter_age_s = math.inf
+
+    def propagate(self, accel_z_mps2: float, time: float) -> None:
+        if self._last_imu is not None and time > self._last_imu and self.altitude_m is not None:
+            dt = min(time - self._last_imu, 0.5)
+            self.vertical_speed_mps += (accel_z_mps2 - MARS_SURFACE_GRAVITY) * dt
+            self.altitude_m += self.vertical_speed_mps * dt
+        self._last_imu = time
+
+    def measure(self, altitude_m: float, time: float) -> None:
+        if self.altitude_m is None:
+            self.altitude_m = altitude_m
+            self._last_alt = (altitude_m, time)
+            return
+        if self._last_alt is not None and time > self._last_alt[1]:
+            rate = (altitude_m - self._last_alt[0]) / (time - self._last_alt[1])
+            self.vertical_speed_mps += self._vel_gain * (rate - self.vertical_speed_mps)
+        self.altitude_m += self._alt_gain * (altitude_m - self.altitude_m)
+        self._last_alt = (altitude_m, time)
+        self.altimeter_age_s = 0.0
+
+    def age(self, time: float) -> float:
+        """Seconds since the last altimeter measurement."""
+        return math.inf if self._last_alt is None else time - self._last_alt[1]
+
+
+class DescentController:
+    """Vertical-speed PI controller producing a throttle fraction for the descent engine.
+
+    Args:
+        max_thrust_n: engine thrust at full throttle.
+        mass_kg: the lander's mass at ignition (an estimate; the integral term absorbs the error
+            and the propellant burned).
+    """
+
+    def __init__(
+        self, *, max_thrust_n: float, mass_kg: float, kp: float = 0.6, ki: float = 0.08
+    ) -> None:
+        self.max_thrust_n = max_thrust_n
+        self.mass_kg = mass_kg
+        self.kp = kp
+        self.ki = ki
+        self._integral = 0.0
+        self._last_time: float | None = None
+
+    def throttle(self, target_vz: float, vz: float, time: float) -> float:
+        """Throttle 0..1 that drives the vertical speed ``vz`` towards ``target_vz``."""
+        dt = 0.0 if self._last_time is None else max(0.0, min(time - self._last_time, 0.5))
+        self._last_time = time
+        error = target_vz - vz
+        accel_cmd = MARS_SURFACE_GRAVITY + self.kp * error + self._integral
+        thrust = self.mass_kg * accel_cmd
+        command = thrust / self.max_thrust_n
+        saturated = (command >= 1.0 and error > 0) or (command <= 0.0 and error < 0)
+        if not saturated:  # anti-windup: stop integrating against a saturated engine
+            self._integral = max(-3.0, min(3.0, self._integral + self.ki * error * dt))
+        return max(0.0, min(1.0, command))
+
+    @staticmethod
+    def target_speed(altitude_m: float, *, hover_altitude_m: float | None) -> float:
+        """Vertical-speed profile: brake towards the hover altitude, or descend gently to touch.
+
+        At most 1 m/s upward is commanded: a lander that climbs wastes propellant it lacks.
+        """
+        if hover_altitude_m is not None:
+            return -max(-1.0, min(40.0, 0.12 * (altitude_m - hover_altitude_m)))
+        return -max(0.8, min(12.0, 0.15 * altitude_m))

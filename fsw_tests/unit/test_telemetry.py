@@ -1,0 +1,417 @@
+"""Telemetry: packet timing by spacecraft time, packet bodies, limit events, the rate command."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from flight import codec
+from flight.clock import SimClock, SpacecraftTime
+from flight.commands import CommandStatus
+from flight.datapool import DataPool
+from flight.dispatcher import Dispatcher
+from flight.events import EventLog, Severity
+from flight.messages import Message, MessageKind
+from flight.telemetry import ChannelSpec, PacketSpec, TelemetryManager
+
+
+class Rig:
+    def __init__(self, start_met: float = 100.0) -> None:
+        self.clock = SimClock()
+        self.time = SpacecraftTime(self.clock, met_at_start=start_met)
+        self.pool = DataPool()
+        self.events = EventLog(now=self.time.met)
+        self.tlm = TelemetryManager(pool=self.pool, events=self.events, now=self.time.met)
+
+    def put(self, name: str, value: Any) -> None:
+        self.pool.set(name, value, self.time.met())
+
+    def run(self, seconds: float, *, tick: float = 0.1, mode: str = "CRUISE") -> list[Message]:
+        out: list[Message] = []
+        for _ in range(round(seconds / tick)):
+            out += self.tlm.sample(mode)
+            self.clock.advance(tick)
+        return out
+
+    def event_names(self) -> list[str]:
+        return [e.name for e in self.events.recent]
+
+
+def _basic(rig: Rig, rates: dict[str, float], *, on_change: bool = False, **kw: Any) -> None:
+    rig.tlm.register_channel(ChannelSpec(0x1001, "eps.bus_v", "float", "V"))
+    rig.tlm.register_channel(ChannelSpec(0x1002, "eps.mode", "str"))
+    rig.tlm.register_packet(
+        PacketSpec(0x1001, "eps.HK", ("eps.bus_v", "eps.mode"), rates, on_change=on_change, **kw)
+    )
+
+
+def _times(messages: list[Message], packet_id: int = 0x1001) -> list[float]:
+    return [round(m.time, 6) for m in messages if m.id == packet_id]
+
+
+# -- specs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"type": "double"},
+        {"type": "bool", "yellow": (0.0, 1.0)},
+        {"type": "str", "red": (None, 1.0)},
+        {"type": "float", "yellow": (2.0, 1.0)},
+        {"type": "float", "yellow": (math.nan, 1.0)},
+        {"type": "float", "red": (1.0,)},
+        {"type": "int", "yellow": (True, 3)},
+        {"type": "int", "id": -1},
+    ],
+)
+def test_bad_channel_specs_are_refused(kwargs: dict[str, Any]) -> None:
+    fields: dict[str, Any] = {"id": 1, "name": "x.y", **kwargs}
+    with pytest.raises(ValueError):
+        ChannelSpec(**fields)
+
+
+@pytest.mark.parametrize(
+    ("channels", "rates"),
+    [((), {"*": 1.0}), (("a", "a"), {"*": 1.0}), (("a",), {"*": -1.0}), (("a",), {"X": math.inf})],
+)
+def test_bad_packet_specs_are_refused(channels: tuple[str, ...], rates: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        PacketSpec(1, "x.P", channels, rates)
+
+
+def test_packet_rates_are_a_read_only_copy() -> None:
+    rates = {"*": 1.0}
+    spec = PacketSpec(1, "x.P", ("a",), rates)
+    rates["*"] = 5.0
+    assert spec.rates_hz["*"] == 1.0
+    with pytest.raises(TypeError):
+        spec.rates_hz["*"] = 2.0  # type: ignore[index]
+    assert hash(spec) == hash(PacketSpec(1, "x.P", ("a",), {"*": 1.0}))
+
+
+def test_packet_with_unknown_channel_is_refused() -> None:
+    rig = Rig()
+    rig.tlm.register_channel(ChannelSpec(1, "a.x", "int"))
+    with pytest.raises(ValueError, match=r"a\.y"):
+        rig.tlm.register_packet(PacketSpec(1, "a.P", ("a.x", "a.y"), {"*": 1.0}))
+
+
+def test_duplicate_ids_and_names_are_refused() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 1.0})
+    with pytest.raises(ValueError):
+        rig.tlm.register_channel(ChannelSpec(0x1001, "eps.other", "int"))
+    with pytest.raises(ValueError):
+        rig.tlm.register_channel(ChannelSpec(0x1999, "eps.bus_v", "int"))
+    with pytest.raises(ValueError):
+        rig.tlm.register_packet(PacketSpec(0x1001, "eps.OTHER", ("eps.mode",), {}))
+    with pytest.raises(ValueError):
+        rig.tlm.register_packet(PacketSpec(0x1002, "eps.HK", ("eps.mode",), {}))
+    assert [c.id for c in rig.tlm.channels] == [0x1001, 0x1002]
+    assert [p.name for p in rig.tlm.packets] == ["eps.HK"]
+
+
+# -- timing ----------------------------------------------------------------------------------
+
+
+def test_packet_sent_at_its_rate_by_time() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 1.0})
+    msgs = rig.run(10.0)
+    assert _times(msgs) == [100.0 + i for i in range(10)]
+
+
+def test_tick_rate_does_not_change_packet_rate() -> None:
+    fast, slow = Rig(), Rig()
+    _basic(fast, {"*": 2.0})
+    _basic(slow, {"*": 2.0})
+    assert len(fast.run(10.0, tick=0.02)) == len(slow.run(10.0, tick=0.25)) == 20
+
+
+def test_jittery_ticks_keep_the_mean_rate() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 1.0})
+    steps = [0.093, 0.107, 0.1, 0.131, 0.069]
+    sent = 0
+    for i in range(1000):  # ~100 s
+        sent += len(rig.tlm.sample("CRUISE"))
+        rig.clock.advance(steps[i % len(steps)])
+    assert sent in (100, 101)
+
+
+def test_after_a_stall_no_burst() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 1.0})
+    rig.run(2.0)
+    rig.clock.advance(10.0)
+    assert len(rig.tlm.sample("CRUISE")) == 1
+    assert rig.tlm.sample("CRUISE") == []
+
+
+def test_rates_per_mode_with_default() -> None:
+    rig = Rig()
+    _basic(rig, {"CRUISE": 0.5, "EDL": 0.0, "*": 2.0})
+    assert len(rig.run(10.0, mode="CRUISE")) == 5
+    assert len(rig.run(10.0, mode="EDL")) == 0
+    assert len(rig.run(10.0, mode="SAFE")) == 20
+
+
+def test_packet_without_default_rate_is_off_in_unlisted_modes() -> None:
+    rig = Rig()
+    _basic(rig, {"CRUISE": 1.0})
+    assert rig.run(5.0, mode="SURFACE") == []
+
+
+def test_mode_change_takes_effect_immediately() -> None:
+    rig = Rig()
+    _basic(rig, {"CRUISE": 0.1, "EDL": 10.0})
+    assert len(rig.run(1.0, tick=0.05, mode="CRUISE")) == 1  # t=100.0, next due 110
+    msgs = rig.run(1.0, tick=0.05, mode="EDL")
+    assert len(msgs) == 10
+    assert msgs[0].time == pytest.approx(101.0)
+
+
+def test_rate_change_takes_effect_from_last_send() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 0.1})
+    rig.run(0.5)  # sent at 100.0
+    rig.tlm.set_rate("eps.HK", 1.0)
+    msgs = rig.run(1.0)
+    assert _times(msgs) == [101.0]
+    assert rig.tlm.rate(0x1001, "ANY") == 1.0
+    assert "tlm.RATE_CHANGED" in rig.event_names()
+
+
+def test_rate_zero_turns_packet_off_and_back_on() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 1.0})
+    rig.run(2.0)
+    rig.tlm.set_rate(0x1001, 0.0, "CRUISE")
+    assert rig.run(5.0) == []
+    assert len(rig.run(5.0, mode="SAFE")) == 5  # "*" still 1 Hz
+    rig.tlm.set_rate(0x1001, 1.0, "CRUISE")
+    assert len(rig.tlm.sample("CRUISE")) == 1
+
+
+def test_set_rate_refuses_bad_values() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 1.0})
+    with pytest.raises(KeyError):
+        rig.tlm.set_rate("eps.NOPE", 1.0)
+    with pytest.raises(ValueError):
+        rig.tlm.set_rate("eps.HK", -1.0)
+    with pytest.raises(ValueError):
+        rig.tlm.set_rate("eps.HK", math.nan)
+
+
+# -- bodies ----------------------------------------------------------------------------------
+
+
+def test_body_values_in_channel_order_with_ids() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 1.0})
+    rig.put("eps.bus_v", 28.1)
+    rig.put("eps.mode", "NOMINAL")
+    (msg,) = rig.tlm.sample("CRUISE")
+    assert msg == Message(MessageKind.TELEMETRY, 0x1001, 100.0, {"v": [28.1, "NOMINAL"]})
+    assert codec.decode(codec.encode(msg.body)) == {"v": [28.1, "NOMINAL"]}
+
+
+@pytest.mark.parametrize(
+    ("type_", "stored", "sent"),
+    [
+        ("float", 3, 3.0),
+        ("float", True, None),
+        ("float", math.nan, None),
+        ("float", math.inf, None),
+        ("float", "3.0", None),
+        ("float", 10**400, None),
+        ("int", 7, 7),
+        ("int", 7.0, 7),
+        ("int", 7.5, None),
+        ("int", False, None),
+        ("bool", True, True),
+        ("bool", 1, None),
+        ("str", "ok", "ok"),
+        ("str", b"ok", None),
+    ],
+)
+def test_values_are_coerced_or_none(type_: str, stored: Any, sent: Any) -> None:
+    rig = Rig()
+    rig.tlm.register_channel(ChannelSpec(1, "x.v", type_))
+    rig.tlm.register_packet(PacketSpec(1, "x.P", ("x.v",), {"*": 1.0}))
+    rig.put("x.v", stored)
+    (msg,) = rig.tlm.sample("M")
+    assert msg.body["v"] == [sent]
+    assert type(msg.body["v"][0]) is type(sent)
+
+
+def test_missing_and_invalid_values_are_none() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 1.0})
+    rig.put("eps.bus_v", 27.0)
+    rig.pool.invalidate("eps", rig.time.met())
+    (msg,) = rig.tlm.sample("M")
+    assert msg.body == {"v": [None, None]}
+
+
+def test_channel_reads_its_source_key() -> None:
+    rig = Rig()
+    rig.tlm.register_channel(ChannelSpec(1, "nav.alt", "float", "m", source="lidar.range_m"))
+    rig.tlm.register_packet(PacketSpec(1, "nav.P", ("nav.alt",), {"*": 1.0}))
+    rig.put("lidar.range_m", 12.5)
+    assert rig.tlm.sample("M")[0].body == {"v": [12.5]}
+    assert rig.tlm.value("nav.alt") == 12.5
+
+
+def test_packets_come_out_in_id_order() -> None:
+    rig = Rig()
+    rig.tlm.register_channel(ChannelSpec(1, "a.x", "int"))
+    rig.tlm.register_packet(PacketSpec(9, "a.LATE", ("a.x",), {"*": 1.0}))
+    rig.tlm.register_packet(PacketSpec(3, "a.EARLY", ("a.x",), {"*": 1.0}))
+    assert [m.id for m in rig.tlm.sample("M")] == [3, 9]
+
+
+# -- on change -------------------------------------------------------------------------------
+
+
+def test_on_change_packet_sent_on_change_only() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 0.0}, on_change=True)
+    rig.put("eps.bus_v", 28.0)
+    assert len(rig.run(1.0)) == 1  # the first sample counts as a change
+    rig.put("eps.bus_v", 28.0)  # rewritten, same value
+    assert rig.run(1.0) == []
+    rig.put("eps.mode", "SAFE")
+    (msg,) = rig.run(1.0)
+    assert msg.body == {"v": [28.0, "SAFE"]}
+
+
+def test_on_change_respects_min_interval() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 0.0}, on_change=True, min_interval_s=1.0)
+    sent: list[Message] = []
+    for i in range(30):  # the value changes every tick for 3 s
+        rig.put("eps.bus_v", float(i))
+        sent += rig.tlm.sample("M")
+        rig.clock.advance(0.1)
+    assert _times(sent) == [100.0, 101.0, 102.0]
+    assert sent[-1].body["v"][0] == 20.0
+
+
+def test_on_change_rate_is_a_heartbeat() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 0.5}, on_change=True)
+    rig.put("eps.bus_v", 1.0)
+    msgs = rig.run(2.5)  # t=100 first sample, t=102 heartbeat
+    rig.put("eps.bus_v", 2.0)  # t=102.5 change: heartbeat restarts from here
+    msgs += rig.run(2.5)
+    assert _times(msgs) == [100.0, 102.0, 102.5, 104.5]
+
+
+# -- limits ----------------------------------------------------------------------------------
+
+
+def _limited(rig: Rig) -> None:
+    rig.tlm.register_channel(
+        ChannelSpec(1, "eps.bus_v", "float", "V", yellow=(26.0, 30.0), red=(24.0, None))
+    )
+
+
+def _limit_events(rig: Rig) -> list[tuple[str, Severity]]:
+    return [(e.name, e.severity) for e in rig.events.recent if e.name.startswith("tlm.LIMIT")]
+
+
+def test_limit_excursion_events_once_each() -> None:
+    rig = Rig()
+    _limited(rig)
+    for v in [28.0, 28.0, 25.5, 25.0, 25.9, 23.0, 22.0, 25.0, 23.5, 27.0, 27.0, 31.0, 31.0, 29.0]:
+        rig.put("eps.bus_v", v)
+        rig.tlm.sample("M")
+    assert _limit_events(rig) == [
+        ("tlm.LIMIT_YELLOW", Severity.WARNING_LO),
+        ("tlm.LIMIT_RED", Severity.WARNING_HI),
+        ("tlm.LIMIT_NOMINAL", Severity.ACTIVITY_LO),
+        ("tlm.LIMIT_YELLOW", Severity.WARNING_LO),
+        ("tlm.LIMIT_NOMINAL", Severity.ACTIVITY_LO),
+    ]
+    yellow = next(e for e in rig.events.recent if e.name == "tlm.LIMIT_YELLOW")
+    assert yellow.args["channel"] == "eps.bus_v" and yellow.args["value"] == 25.5
+    assert "[26.0, 30.0]" in yellow.text
+
+
+def test_limits_checked_even_when_no_packet_is_due() -> None:
+    rig = Rig()
+    _limited(rig)
+    rig.put("eps.bus_v", 20.0)
+    assert rig.tlm.sample("M") == []
+    assert _limit_events(rig) == [("tlm.LIMIT_RED", Severity.WARNING_HI)]
+
+
+def test_missing_or_invalid_value_keeps_limit_state() -> None:
+    rig = Rig()
+    _limited(rig)
+    rig.tlm.sample("M")  # nothing in the pool yet
+    rig.put("eps.bus_v", 25.0)
+    rig.tlm.sample("M")
+    rig.pool.invalidate("eps.bus_v", rig.time.met())
+    rig.tlm.sample("M")
+    rig.put("eps.bus_v", 25.1)
+    rig.tlm.sample("M")
+    assert _limit_events(rig) == [("tlm.LIMIT_YELLOW", Severity.WARNING_LO)]
+
+
+def test_int_channel_limits() -> None:
+    rig = Rig()
+    rig.tlm.register_channel(ChannelSpec(1, "app.slips", "int", yellow=(None, 0), red=(None, 10)))
+    for v in [0, 1, 11]:
+        rig.put("app.slips", v)
+        rig.tlm.sample("M")
+    assert [n for n, _ in _limit_events(rig)] == ["tlm.LIMIT_YELLOW", "tlm.LIMIT_RED"]
+
+
+# -- command ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def wired() -> tuple[Rig, Dispatcher]:
+    rig = Rig()
+    _basic(rig, {"*": 1.0})
+    dispatcher = Dispatcher(events=rig.events, now=rig.time.met)
+    dispatcher.register_all(rig.tlm.commands())
+    return rig, dispatcher
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [
+        (["eps.HK", 0.25, "CRUISE"], CommandStatus.OK),
+        (["0x1001", 0, "*"], CommandStatus.OK),
+        ([str(0x1001), 2.0, "EDL"], CommandStatus.OK),
+        (["eps.NOPE", 1.0, "*"], CommandStatus.VALIDATION_ERROR),
+        (["0x9999", 1.0, "*"], CommandStatus.VALIDATION_ERROR),
+        (["eps.HK", -0.5, "*"], CommandStatus.VALIDATION_ERROR),
+        (["eps.HK", math.nan, "*"], CommandStatus.VALIDATION_ERROR),
+        (["eps.HK", 1.0, ""], CommandStatus.VALIDATION_ERROR),
+        (["eps.HK", 1.0], CommandStatus.VALIDATION_ERROR),
+    ],
+)
+def test_rate_set_command(
+    wired: tuple[Rig, Dispatcher], args: list[Any], status: CommandStatus
+) -> None:
+    rig, dispatcher = wired
+    resp = dispatcher.dispatch_bytes(codec.encode([1, 0x0100, args]))
+    assert resp.status is status
+    if status is CommandStatus.OK:
+        assert rig.tlm.rate("eps.HK", args[2]) == float(args[1])
+    else:
+        assert rig.tlm.rate("eps.HK", "CRUISE") == 1.0
+
+
+def test_declared_ids_are_in_the_telemetry_range() -> None:
+    rig = Rig()
+    assert [c.opcode for c in rig.tlm.commands()] == [0x0100]
+    assert all(0x0100 <= e.id <= 0x01FF for e in rig.tlm.events())
