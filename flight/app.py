@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from flight.builtins import EventControl, TimeService
 from flight.clock import Clock, SpacecraftTime
@@ -29,6 +29,9 @@ from flight.dispatcher import Dispatcher, response_message
 from flight.events import Event, EventLog, EventSpec, Severity
 from flight.faults import FaultProtection, Monitor
 from flight.health import HealthMonitor, SystemdNotifier
+from flight.link.sdls import KeyRing
+from flight.link.service import LinkConfig, LinkService
+from flight.link.transports import Transport
 from flight.messages import Message
 from flight.modes import ModeConfig, ModeMachine, TransitionSpec
 from flight.parameters import ParameterStore, ParamSpec
@@ -40,7 +43,13 @@ from flight.sequences import SequenceEngine
 from flight.telemetry import TelemetryManager
 from hal.device import Device
 
-__all__ = ["FlightSoftware", "MissionComponent", "MissionContext", "MissionDefinition"]
+__all__ = [
+    "FlightSoftware",
+    "LinkSetup",
+    "MissionComponent",
+    "MissionContext",
+    "MissionDefinition",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,16 @@ EV_SHUTDOWN = EventSpec(0x0701, "app.SHUTDOWN", Severity.ACTIVITY_HI, "flight so
 
 #: How often the state store is committed with the MET even when nothing else changed.
 MET_COMMIT_S = 10.0
+
+
+@dataclass
+class LinkSetup:
+    """What the space link needs from whoever assembles the flight software."""
+
+    transport: Transport
+    keyring: KeyRing
+    config: LinkConfig = field(default_factory=LinkConfig)
+    record: BinaryIO | None = None
 
 
 @dataclass
@@ -110,6 +129,7 @@ class FlightSoftware:
         met_at_start: MET at this boot. ``None`` resumes from the last stored MET (the board's
             monotonic clock restarts at every boot); the simulator passes its clock's time.
         notifier: systemd notification (``fsw run``), or None.
+        link: the space link's transport, keys and settings, or None for no link.
 
     Raises:
         ValueError: the mission's tables or the dictionary are inconsistent (duplicate ids, a mode
@@ -126,6 +146,7 @@ class FlightSoftware:
         base_hz: float = 50.0,
         met_at_start: float | None = None,
         notifier: SystemdNotifier | None = None,
+        link: LinkSetup | None = None,
     ) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.clock = clock
@@ -193,6 +214,20 @@ class FlightSoftware:
             self.faults.add(monitor)
         self.health = HealthMonitor(notifier, self.scheduler, clock) if notifier else None
         self.notifier = notifier
+        self.link: LinkService | None = None
+        if link is not None:
+            self.link = LinkService(
+                transport=link.transport,
+                keyring=link.keyring,
+                config=link.config,
+                dispatcher=self.dispatcher,
+                events=self.events,
+                store=self.store,
+                archive=self.archive,
+                now=self.met,
+                record=link.record,
+            )
+            self.add_output(self.link.send)
 
         self._build_schedule()  # first: the scheduler declares a channel per rate group
         self.dictionary = Dictionary()
@@ -229,6 +264,7 @@ class FlightSoftware:
             self.faults,
             self.machine,
             self.mission,
+            *([self.link] if self.link is not None else []),
             _AppDeclarations(),
         ]
 
@@ -258,13 +294,20 @@ class FlightSoftware:
 
     @property
     def fast_tasks(self) -> list[tuple[str, Callable[[], None]]]:
-        return [
+        """The base-rate pipeline, in order: commands in, sensors, decisions, frames out."""
+        tasks: list[tuple[str, Callable[[], None]]] = []
+        if self.link is not None:
+            tasks.append(("uplink", self.link.receive))
+        tasks += [
             ("polling", lambda: self.polling.tick(self.machine.mode)),
             ("mission", self.mission.tick),
             ("modes", self.machine.tick),
             ("sequences", self.sequences.tick),
             ("faults", self.faults.tick),
         ]
+        if self.link is not None:
+            tasks.append(("downlink", self.link.transmit))
+        return tasks
 
     def add_output(self, output: Callable[[Message], None]) -> None:
         """Send every outgoing message to ``output`` too (the link's downlink, a recorder)."""
@@ -288,6 +331,8 @@ class FlightSoftware:
         self.sequences.publish(self.pool, now)
         self.archive.publish(self.pool, now)
         self.archive.tick()
+        if self.link is not None:
+            self.link.publish(self.pool, now)
         self.pool.set("time.met", now, now)
         if now - self._last_met_commit >= MET_COMMIT_S:
             self._last_met_commit = now
@@ -348,6 +393,16 @@ class FlightSoftware:
         self.store.commit()
         self.params.save()
         self.archive.close()
+        if self.link is not None:
+            self.link.close()
+
+    def close_devices(self) -> None:
+        """Release every device (the assembly owns the buses and closes them)."""
+        for device in self.devices.values():
+            try:
+                device.close()
+            except Exception as exc:  # closing must go on for the others
+                log.warning("%s: close failed: %s", device.name, exc)
 
     def command_specs(self) -> list[CommandSpec]:
         return self.dispatcher.specs

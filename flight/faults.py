@@ -167,6 +167,9 @@ class _State:
     mode_enabled: bool = False
     override: bool | None = None
     enabled_at: float = field(default=-math.inf)
+    #: Time of the last sample a limit monitor counted: persistence counts new readings, not
+    #: ticks, so a 1 Hz sensor checked at 50 Hz still needs ``persistence`` bad readings.
+    last_sample: float | None = None
 
     @property
     def enabled(self) -> bool:
@@ -279,8 +282,9 @@ class FaultProtection:
         monitor = state.monitor
         if isinstance(monitor, LimitMonitor):
             sample = self._pool.get(monitor.channel)
-            if sample is None or not sample.valid:
+            if sample is None or not sample.valid or sample.time == state.last_sample:
                 return
+            state.last_sample = sample.time
             value = sample.value
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return  # not a number: nothing to compare (a wiring mistake in the dictionary)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from transitions import Machine, MachineError
@@ -190,13 +190,19 @@ class ModeMachine:
         now: Callable[[], float],
         on_change: Callable[[str, str, str], None] | None = None,
     ) -> None:
-        self.states = tuple(states)
-        self.table = tuple(transitions)
+        # Plain strings throughout: ``transitions`` treats Enum members as states by *name*,
+        # while this machine's states are the ``MODE.PHASE`` values.
+        self.states = tuple(str(s) for s in states)
+        self.table = tuple(
+            replace(t, source=tuple(str(s) for s in t.source), dest=str(t.dest))
+            for t in transitions
+        )
         self.modes = dict(modes)
         self._events = events
         self._store = store
         self._now = now
         self._on_change = on_change
+        initial, fallback = str(initial), str(fallback)
         self._fallback = fallback
         self._validate(initial)
         self._cause = ""

@@ -502,6 +502,20 @@ class SequenceEngine:
     def running(self) -> list[str]:
         return sorted(self._active)
 
+    def next_due(self) -> float | None:
+        """Spacecraft time of the earliest entry still to run, or None when nothing runs.
+
+        A simulator fast-forwarding through a quiet cruise stops here, so stored commands run
+        on time however much time is skipped.
+        """
+        due: list[float] = []
+        for name in self._active:
+            status, seq = self._status[name], self._defs[name]
+            if status.state == "running" and status.next < len(seq.entries):
+                entry = seq.entries[status.next]
+                due.append(entry.time if entry.kind == "abs" else status.anchor + entry.time)
+        return min(due, default=None)
+
     def status(self) -> dict[str, dict[str, Any]]:
         """name -> state, next entry index and entry count (for telemetry and the console)."""
         return {

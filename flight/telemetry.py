@@ -358,9 +358,11 @@ class TelemetryManager:
         for packet_id in sorted(self._packets):
             spec = self._packets[packet_id]
             state = self._state[packet_id]
-            packet_values = [current(c) for c in spec.channels]
             rate = self.rate(packet_id, mode)
             periodic = self._periodic_due(state, rate, now)
+            if not (periodic or spec.on_change):
+                continue  # not due: do not even read its channels (this runs every tick)
+            packet_values = [current(c) for c in spec.channels]
             changed = (
                 spec.on_change
                 and packet_values != state.last_values

@@ -17,7 +17,13 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 #: Subcommand modules, in the order ``fsw --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("flight.cli.bench",)
+SUBCOMMANDS: tuple[str, ...] = (
+    "flight.cli.sim",
+    "flight.cli.bench",
+    "flight.cli.dict",
+    "flight.cli.keygen",
+    "flight.cli.ground",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

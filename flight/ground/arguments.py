@@ -125,6 +125,10 @@ def parse_value(arg: Arg, text: str, *, base_dir: Path | None = None) -> Any:
         raise ArgumentError(f"{arg.name}: {exc}") from None
 
 
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
+
+
 def usage(spec: CommandSpec) -> str:
     """``cmd.PING token:int[0..4294967295]``: the command and what each argument takes."""
     parts = [spec.name]
@@ -133,8 +137,8 @@ def usage(spec: CommandSpec) -> str:
         if arg.type is ArgType.ENUM:
             kind = "|".join(arg.choices)
         elif arg.minimum is not None or arg.maximum is not None:
-            low = "" if arg.minimum is None else f"{arg.minimum:g}"
-            high = "" if arg.maximum is None else f"{arg.maximum:g}"
+            low = "" if arg.minimum is None else _number(arg.minimum)
+            high = "" if arg.maximum is None else _number(arg.maximum)
             kind += f"[{low}..{high}]"
         parts.append(f"{arg.name}:{kind}" + (f"({arg.units})" if arg.units else ""))
     return " ".join(parts)
@@ -233,7 +237,7 @@ def load_sequence_file(path: str | Path, lookup: Lookup | None = None) -> Sequen
     if not isinstance(abort_on_error, bool):
         raise ArgumentError(f"{path}: 'abort_on_error' must be true or false")
     if not isinstance(on_reboot, str):
-        raise ArgumentError(f"{path}: 'on_reboot' must be \"abort\" or \"resume\"")
+        raise ArgumentError(f'{path}: \'on_reboot\' must be "abort" or "resume"')
     if not isinstance(commands, list) or not commands:
         raise ArgumentError(f"{path}: 'commands' must be a non-empty list")
     find: Lookup = lookup or (lambda _name: None)

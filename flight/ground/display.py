@@ -14,7 +14,7 @@ from typing import Any
 
 from flight.commands import CommandSpec
 from flight.ground.arguments import usage
-from flight.ground.station import ChannelValue, EventRecord, Limit, ResponseRecord
+from flight.ground.records import ChannelValue, EventRecord, Limit, ResponseRecord
 
 __all__ = [
     "format_channels",
@@ -65,9 +65,7 @@ def format_channels(
     if pattern:
         glob = any(c in pattern for c in "*?[")
         rows = [
-            v
-            for v in rows
-            if (fnmatch.fnmatchcase(v.name, pattern) if glob else pattern in v.name)
+            v for v in rows if (fnmatch.fnmatchcase(v.name, pattern) if glob else pattern in v.name)
         ]
     if not rows:
         return "(no telemetry received yet)" if not pattern else f"(no channel matches {pattern})"
@@ -83,7 +81,8 @@ def format_channels(
         elif v.limit is Limit.RED:
             state, colour = "RED", "red"
         age = now - v.received
-        line = f"{v.name:<{width}}  {text:>{vwidth}}  {state:<6}  MET {v.time:10.3f}  ({age:.0f} s ago)"
+        line = f"{v.name:<{width}}  {text:>{vwidth}}  {state:<6}  MET {v.time:10.3f}"
+        line += f"  ({age:.0f} s ago)"
         lines.append(paint(line, colour, color))
     return "\n".join(lines)
 
@@ -106,9 +105,7 @@ def format_command_list(specs: Iterable[CommandSpec], pattern: str | None = None
     """Every command's usage line, hazardous ones flagged."""
     lines = []
     for spec in sorted(specs, key=lambda s: s.name):
-        if pattern and not (
-            fnmatch.fnmatchcase(spec.name, pattern) or pattern in spec.name
-        ):
+        if pattern and not (fnmatch.fnmatchcase(spec.name, pattern) or pattern in spec.name):
             continue
         flag = "  (hazardous: arm first)" if spec.hazardous else ""
         lines.append(f"{usage(spec)}{flag}")

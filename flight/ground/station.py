@@ -1,9 +1,10 @@
 """The ground station: commands out by name, telemetry, events and responses in, all over frames.
 
-A :class:`GroundStation` joins the exported dictionary (:class:`~flight.dictionary.GroundDictionary`),
-the link's :class:`~flight.link.ground.CommandEncoder` and
-:class:`~flight.link.ground.TelemetryDecoder`, and a byte :class:`~flight.link.transports.Transport`.
-It never talks to the flight software any other way than the radio would.
+A :class:`GroundStation` joins the exported dictionary
+(:class:`~flight.dictionary.GroundDictionary`), the link's
+:class:`~flight.link.ground.CommandEncoder` and :class:`~flight.link.ground.TelemetryDecoder`, and
+a byte :class:`~flight.link.transports.Transport`. It never talks to the flight software any other
+way than the radio would.
 
 Sending: every command is checked against the dictionary with the very validation the spacecraft
 applies, so a typo costs no uplink (:class:`CommandRefusedError`, nothing sent). Each command's
@@ -31,10 +32,8 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import enum
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -44,22 +43,21 @@ from typing import IO, Any, TypeVar
 from flight.commands import CommandSpec, CommandStatus, ValidationError
 from flight.dictionary import GroundDictionary
 from flight.events import Severity
+from flight.ground.records import (
+    ChannelValue,
+    EventRecord,
+    Record,
+    ResponseRecord,
+    SentCommand,
+    limit_state,
+)
 from flight.link.ground import CommandEncoder, Received, TelemetryDecoder
 from flight.link.transports import Transport
 from flight.messages import Message, MessageKind
 from flight.sequences import encode_sequence, parse_sequence
 from hal.clock import Clock
 
-__all__ = [
-    "ChannelValue",
-    "CommandRefusedError",
-    "EventRecord",
-    "GroundStation",
-    "Limit",
-    "LinkDownError",
-    "ResponseRecord",
-    "SentCommand",
-]
+__all__ = ["CommandRefusedError", "GroundStation", "LinkDownError", "StationStats"]
 
 log = logging.getLogger(__name__)
 
@@ -79,71 +77,6 @@ class LinkDownError(ConnectionError):
     """The transport has no peer; the command was not sent and used no sequence number."""
 
 
-@enum.unique
-class Limit(enum.Enum):
-    OK = "ok"
-    YELLOW = "yellow"
-    RED = "red"
-
-
-@dataclass(frozen=True)
-class ChannelValue:
-    """The latest value of one channel.
-
-    Attributes:
-        time: spacecraft time (MET) the packet was produced.
-        received: ground clock (monotonic) when it arrived.
-        limit: limit state for numeric channels with limits, else ``None``.
-    """
-
-    name: str
-    value: Any
-    units: str
-    limit: Limit | None
-    time: float
-    received: float
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    id: int
-    name: str
-    severity: str
-    text: str
-    args: dict[str, Any]
-    time: float
-    received: float
-    playback: bool = False
-
-
-@dataclass(frozen=True)
-class ResponseRecord:
-    seq: int
-    opcode: int
-    command: str
-    status: str
-    reason: str
-    time: float
-    received: float
-
-    @property
-    def ok(self) -> bool:
-        return self.status == CommandStatus.OK.name
-
-
-@dataclass(frozen=True)
-class SentCommand:
-    seq: int
-    command: str
-    opcode: int
-    args: tuple[Any, ...]
-    sent: float
-
-
-#: What subscribers are told about, one call per item.
-Record = ChannelValue | EventRecord | ResponseRecord
-
-
 @dataclass
 class StationStats:
     sent: int = 0
@@ -159,15 +92,6 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
         return value.hex()
     return repr(value)
-
-
-def limit_state(spec_limit: Callable[[float], int], value: Any) -> Limit | None:
-    """The limit state of a numeric value (``None`` for anything else)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if isinstance(value, float) and not math.isfinite(value):
-        return Limit.RED
-    return (Limit.OK, Limit.YELLOW, Limit.RED)[spec_limit(value)]
 
 
 class GroundStation:
@@ -530,8 +454,10 @@ class GroundStation:
 
         def match() -> EventRecord | None:
             for event in self.events_since(since):
-                if event.name == name and not event.playback and (
-                    containing is None or containing in event.text
+                if (
+                    event.name == name
+                    and not event.playback
+                    and (containing is None or containing in event.text)
                 ):
                     return event
             return None

@@ -13,7 +13,7 @@ the finder resumes at the next good frame: garbage costs bytes, never frames tha
 corrupted length field can make the finder wait for bytes that belong to the next frame; when
 they arrive the CRC fails and the finder rescans from just after the bad ASM, so that next frame
 is recovered too, only later. If the link then goes quiet those bytes never come; with a clock
-the finder abandons a candidate that stays incomplete for ``stall_s`` and rescans.
+the finder abandons an incomplete candidate once no byte has arrived for ``stall_s`` and rescans.
 """
 
 from __future__ import annotations
@@ -53,10 +53,11 @@ class FrameSync:
         header_len: bytes of header ``frame_length`` needs to see.
         frame_length: maps a header to the total frame length (FECF included), or ``None``.
         asm: the sync marker before each frame; ``b""`` to search by header and CRC alone.
-        now: a clock; with it, a candidate still incomplete ``stall_s`` after it was found is
-            abandoned. Without that, a frame cut short by a dropout followed by one good command
-            and then silence would hold the command until enough later bytes arrived.
-        stall_s: how long to wait for the rest of a frame (several frame times on the radio).
+        now: a clock; with it, when no byte at all has arrived for ``stall_s`` an incomplete
+            candidate is abandoned and the buffer rescanned. Without that, a frame cut short by
+            a dropout, then one good command, then silence would hold the command until enough
+            later bytes arrived.
+        stall_s: the inter-byte timeout (several frame times on the radio).
     """
 
     def __init__(
@@ -74,9 +75,7 @@ class FrameSync:
         self._buf = bytearray()
         self._now = now
         self._stall_s = stall_s
-        #: Stream offset of ``_buf[0]``, and where and since when a candidate has been waiting.
-        self._offset = 0
-        self._waiting: tuple[int, float] | None = None
+        self._last_rx: float | None = None
         self.stats = FrameSyncStats()
 
     @property
@@ -86,13 +85,11 @@ class FrameSync:
 
     def _skip(self, n: int) -> None:
         del self._buf[:n]
-        self._offset += n
         self.stats.bytes_skipped += n
 
     def _take(self, start: int, n: int) -> bytes:
         frame = bytes(self._buf[start : start + n])
         del self._buf[: start + n]
-        self._offset += start + n
         self.stats.frames_ok += 1
         return frame
 
@@ -103,19 +100,24 @@ class FrameSync:
         abandoned on time.
         """
         self._buf += data
-        out = self._scan_asm() if self._asm else self._scan_headers()
-        if self._now is None or not self._buf:
-            self._waiting = None
+        out = self._scan()
+        if self._now is None:
             return out
         now = self._now()
-        if self._waiting is None or self._waiting[0] != self._offset:
-            self._waiting = (self._offset, now)
-        elif now - self._waiting[1] >= self._stall_s:
-            self.stats.stalled += 1
-            self._skip(1)
-            self._waiting = None
-            out += self.feed(b"")
+        if data:
+            self._last_rx = now
+        elif self._last_rx is not None and now - self._last_rx >= self._stall_s:
+            # Nothing has arrived for stall_s: what is buffered will never complete. Abandon the
+            # candidate and rescan the rest (a loop, not recursion: the buffer may hold many).
+            while len(self._buf) >= len(self._asm) + self._header_len:
+                self.stats.stalled += 1
+                self._skip(1)
+                out += self._scan()
+            self._skip(len(self._buf))
         return out
+
+    def _scan(self) -> list[bytes]:
+        return self._scan_asm() if self._asm else self._scan_headers()
 
     def _scan_asm(self) -> list[bytes]:
         out: list[bytes] = []

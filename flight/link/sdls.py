@@ -421,5 +421,9 @@ class StateStoreCounters:
         return value
 
     def set(self, spi: int, value: int) -> None:
+        """Raises: OSError: the commit did not reach the disk (a store that reports failure
+        through ``last_commit_ok`` instead of raising is checked too)."""
         self._store.set(f"{self._prefix}{spi}", value)
         self._store.commit()
+        if getattr(self._store, "last_commit_ok", True) is False:
+            raise OSError(f"anti-replay counter for SPI {spi} could not be made durable")

@@ -135,6 +135,7 @@ _COUNTER_NAMES = (
     "store_failures",
     "handler_faults",
     "bytes_skipped",
+    "stalled",
 )
 
 
@@ -189,6 +190,7 @@ class UplinkProcessor:
         before_bad = self._sync.stats.bad_headers
         frames = self._sync.feed(data)
         self.counters["bytes_skipped"] = self._sync.stats.bytes_skipped
+        self.counters["stalled"] = self._sync.stats.stalled
         new_crc = self._sync.stats.crc_errors - before_crc
         if new_crc:
             self.counters["crc_errors"] += new_crc

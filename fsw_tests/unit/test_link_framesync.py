@@ -158,3 +158,16 @@ def test_random_bytes_never_raise_and_the_buffer_stays_bounded(data):
     sync = tc_frame_sync()
     sync.feed(data)
     assert sync.buffered <= 4 + 1024
+
+
+def test_a_slowly_trickling_frame_is_not_abandoned():
+    frame = TcFrame(1, 0, 0, b"a slow command over a slow radio").encode()
+    clock = SimClock()
+    sync = tc_frame_sync(now=clock.monotonic, stall_s=2.0)
+    out = []
+    for i in range(0, len(ASM + frame), 5):
+        out += sync.feed((ASM + frame)[i : i + 5])
+        clock.advance(1.5)
+        out += sync.feed(b"")
+    assert out == [frame]
+    assert sync.stats.stalled == 0

@@ -1,4 +1,4 @@
-"""SDLS-style authentication: key files and their permissions, key slots, the MAC, counter stores."""
+"""SDLS-style authentication: key files and permissions, key slots, the MAC, counter stores."""
 
 from __future__ import annotations
 
@@ -246,6 +246,13 @@ def test_state_store_adapter_commits_on_every_set():
     state.data["link.arsn.2"] = "nine"
     with pytest.raises(CounterStoreError):
         counters.get(2)
+
+
+def test_state_store_adapter_raises_when_the_commit_failed_quietly():
+    state = DictStateStore()
+    state.last_commit_ok = False  # the executive's store logs disk errors instead of raising
+    with pytest.raises(OSError, match="durable"):
+        StateStoreCounters(state).set(1, 5)
 
 
 def test_memory_counter_store():

@@ -193,7 +193,7 @@ def test_a_lost_frame_is_counted_and_only_the_packets_it_cut_are_lost():
 
 
 def test_corrupted_frames_are_counted_and_dropped():
-    packets, frames = frames_for([30, 30])
+    _, frames = frames_for([30, 30])
     bad = bytearray(frames[0])
     bad[20] ^= 0xFF
     deframer = TmDeframer(frame_length=64)

@@ -13,6 +13,7 @@ from flight import codec
 from flight.clock import SimClock
 from flight.commands import CommandError
 from flight.events import EventLog, Severity
+from flight.link.crc import append_crc
 from flight.link.framesync import ASM
 from flight.link.ground import CommandEncoder
 from flight.link.sdls import FileCounterStore, KeyRing, MemoryCounterStore, protect
@@ -292,9 +293,6 @@ def test_mutated_authentic_frames_never_get_through(seed, how):
     else:  # tamper with the data field and fix up the CRC, as an attacker could
         pos = rnd.randrange(5, len(frame) - 2)
         frame[pos] ^= rnd.randrange(1, 256)
-        frame = bytearray(TcFrame.decode(bytes(frame[:-2]) + b"\x00\x00", ) if False else frame)
-        from flight.link.crc import append_crc
-
         frame = bytearray(append_crc(bytes(frame[:-2])))
     if bytes(frame) == original:
         return
@@ -345,3 +343,17 @@ def test_key_slot_enable_refuses_to_lock_out_the_uplink():
     assert rig.keyring.enabled == (2,)
     with pytest.raises(CommandError):
         enable.handler(slot=5, enabled=True)
+
+
+def test_a_command_behind_a_cut_off_frame_arrives_once_the_line_is_quiet():
+    rig = Rig()
+    enc = encoder()
+    cut = enc.encode_command(1, 1, [b"x" * 200])[:12]  # a dropout cut this one short
+    whole = enc.encode_command(2, 1, [])
+    assert rig.uplink.feed(cut + whole) == 0  # the cut header claims bytes that never come
+    rig.clock.advance(1.0)
+    assert rig.uplink.feed(b"") == 0
+    rig.clock.advance(1.0)
+    assert rig.uplink.feed(b"") == 1
+    assert codec.decode(rig.got[0])[0] == 2
+    assert rig.uplink.counters["stalled"] >= 1

@@ -210,6 +210,7 @@ class INA219(I2CDevice):
         self.current_lsb_a = current_lsb_for(self.max_current_a)
         self.power_lsb_w = 20 * self.current_lsb_a
         self.calibration = calibration_value(self.current_lsb_a, self.shunt_ohms)
+        self._converted = False
         pga = pga_bits_for(self.max_current_a * self.shunt_ohms)
         self.config = config_word(bus_range_v=bus_range_v, pga_bits=pga, adc_samples=adc_samples)
 
@@ -254,6 +255,7 @@ class INA219(I2CDevice):
         with self.bus.lock:
             self._write_word(REG_CALIBRATION, self.calibration)
             self._write_word(REG_CONFIG, self.config)
+        self._converted = False
 
     def reset(self) -> None:
         """Software reset (CONFIG.RST, self-clearing: every register to its default), then
@@ -284,7 +286,12 @@ class INA219(I2CDevice):
             shunt_raw = self._read_word(REG_SHUNT_VOLTAGE)
             current_raw = self._read_word(REG_CURRENT)
             power_raw = self._read_word(REG_POWER)  # read last: it clears CNVR
-        volts, _ready, overflow = bus_voltage_v(bus_raw)
+        volts, ready, overflow = bus_voltage_v(bus_raw)
+        if not ready and not self._converted:
+            # Straight after configure the registers still hold their reset zeros: a 0 V bus
+            # reading would look like a dead battery to fault protection.
+            raise DeviceStateError(f"{self.where}: no conversion finished since configure")
+        self._converted = True
         return INA219Reading(
             bus_voltage_v=volts,
             shunt_voltage_v=shunt_voltage_v(shunt_raw),

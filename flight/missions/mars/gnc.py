@@ -110,41 +110,47 @@ class EntryNavigator:
 
 
 class DescentNavigator:
-    """Altitude and vertical speed from an altimeter (range) blended with the IMU.
+    """Altitude, vertical and horizontal speed from an altimeter blended with the IMU.
 
-    Between altimeter samples the IMU propagates: dv = (a_z - g) dt (the body axis is near
-    vertical on the parachute and under the descent engine). Each altimeter sample pulls altitude
-    and vertical speed towards the measurement with fixed gains (a complementary filter): cheap,
-    deterministic, and robust to an altimeter that drops out for a while.
+    Between altimeter samples the IMU propagates: dv_z = (a_z - g) dt and dv_x = a_x dt (the
+    lander is upright under its engines). Each *new* altimeter sample pulls altitude and vertical
+    speed towards the measurement with fixed gains (a complementary filter): cheap,
+    deterministic, and robust to an altimeter that drops out for a while. Horizontal speed has no
+    direct measurement; it starts from the entry navigator's estimate at backshell separation.
     """
 
-    def __init__(self, *, altitude_gain: float = 0.2, velocity_gain: float = 0.05) -> None:
+    def __init__(self, *, altitude_gain: float = 0.2, velocity_gain: float = 0.1) -> None:
         self.altitude_m: float | None = None
         self.vertical_speed_mps = 0.0
+        self.horizontal_speed_mps = 0.0
         self._alt_gain = altitude_gain
         self._vel_gain = velocity_gain
         self._last_imu: float | None = None
         self._last_alt: tuple[float, float] | None = None
-        self.altimeter_age_s = math.inf
 
-    def propagate(self, accel_z_mps2: float, time: float) -> None:
-        if self._last_imu is not None and time > self._last_imu and self.altitude_m is not None:
+    def propagate(self, accel_z_mps2: float, time: float, accel_x_mps2: float = 0.0) -> None:
+        if self._last_imu is not None and time > self._last_imu:
             dt = min(time - self._last_imu, 0.5)
-            self.vertical_speed_mps += (accel_z_mps2 - MARS_SURFACE_GRAVITY) * dt
-            self.altitude_m += self.vertical_speed_mps * dt
+            self.horizontal_speed_mps += accel_x_mps2 * dt
+            if self.altitude_m is not None:
+                self.vertical_speed_mps += (accel_z_mps2 - MARS_SURFACE_GRAVITY) * dt
+                self.altitude_m += self.vertical_speed_mps * dt
         self._last_imu = time
 
-    def measure(self, altitude_m: float, time: float) -> None:
-        if self.altitude_m is None:
+    def measure(self, altitude_m: float, time: float) -> bool:
+        """Blend in an altimeter sample taken at ``time``; a sample seen before is ignored
+        (re-using it would read as zero vertical speed). Returns True if it was new."""
+        if self._last_alt is not None and time <= self._last_alt[1]:
+            return False
+        if self.altitude_m is None or self._last_alt is None:
             self.altitude_m = altitude_m
             self._last_alt = (altitude_m, time)
-            return
-        if self._last_alt is not None and time > self._last_alt[1]:
-            rate = (altitude_m - self._last_alt[0]) / (time - self._last_alt[1])
-            self.vertical_speed_mps += self._vel_gain * (rate - self.vertical_speed_mps)
+            return True
+        rate = (altitude_m - self._last_alt[0]) / (time - self._last_alt[1])
+        self.vertical_speed_mps += self._vel_gain * (rate - self.vertical_speed_mps)
         self.altitude_m += self._alt_gain * (altitude_m - self.altitude_m)
         self._last_alt = (altitude_m, time)
-        self.altimeter_age_s = 0.0
+        return True
 
     def age(self, time: float) -> float:
         """Seconds since the last altimeter measurement."""
@@ -182,6 +188,11 @@ class DescentController:
         if not saturated:  # anti-windup: stop integrating against a saturated engine
             self._integral = max(-3.0, min(3.0, self._integral + self.ki * error * dt))
         return max(0.0, min(1.0, command))
+
+    @staticmethod
+    def lateral_command(horizontal_speed_mps: float) -> float:
+        """Lateral thrust -1..1 that brings horizontal speed to zero (full thrust at 1 m/s)."""
+        return max(-1.0, min(1.0, -horizontal_speed_mps))
 
     @staticmethod
     def target_speed(altitude_m: float, *, hover_altitude_m: float | None) -> float:

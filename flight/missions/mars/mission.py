@@ -41,7 +41,7 @@ ENTRY_DETECT_MPS2 = 0.3
 ENTRY_DETECT_SAMPLES = 5
 #: LiDAR readings are trusted for the last metres only (TFmini Plus: 0.1-12 m).
 LIDAR_TRUST_M = 10.0
-TOUCHDOWN_ALTITUDE_M = 0.35
+TOUCHDOWN_ALTITUDE_M = 0.12
 HAZARD_MOVE_S = 6.0
 
 
@@ -245,7 +245,10 @@ class MarsMission:
         self._alt_time = -math.inf
         self._entry_count = 0
         self._burn_until: float | None = None
+        self._burn_started = 0.0
+        self._burn_started = 0.0
         self._backups: set[str] = set()
+        self._hazard_phase = ""
 
     def attach(self, machine: ModeMachine) -> None:
         self.machine = machine
@@ -267,24 +270,25 @@ class MarsMission:
     def imu_online(self) -> bool:
         return bool(self.pool.value("dev.imu.online", True, valid_only=False))
 
-    def _recent(self, name: str, now: float, max_age_s: float) -> float | None:
-        """A valid, non-empty reading no older than ``max_age_s``, else None."""
+    def _recent(self, name: str, now: float, max_age_s: float) -> tuple[float, float] | None:
+        """A valid, non-empty reading no older than ``max_age_s``, as (value, time)."""
         sample = self.pool.get(name)
         if sample is None or not sample.valid or sample.value is None:
             return None
-        return float(sample.value) if now - sample.time < max_age_s else None
+        return (float(sample.value), sample.time) if now - sample.time < max_age_s else None
 
-    def _altitude_measurement(self, now: float) -> tuple[float, str] | None:
-        """Best altitude measurement available now: LiDAR, then radar, then barometer."""
+    def _altitude_measurement(self, now: float) -> tuple[float, str, float] | None:
+        """Best altitude measurement available: LiDAR, then radar, then barometer, with the time
+        it was taken."""
         lidar = self._recent("lidar.distance_m", now, 0.5)
-        if lidar is not None and lidar < LIDAR_TRUST_M:
-            return lidar, "lidar"
+        if lidar is not None and lidar[0] < LIDAR_TRUST_M:
+            return lidar[0], "lidar", lidar[1]
         radar = self._recent("altimeter.distance_m", now, 1.0)
         if radar is not None:
-            return radar, "radar"
+            return radar[0], "radar", radar[1]
         pressure = self._recent("baro.pressure_pa", now, 1.0)
-        alt = altitude_from_pressure(pressure) if pressure is not None else None
-        return (alt, "barometer") if alt is not None else None
+        alt = altitude_from_pressure(pressure[0]) if pressure is not None else None
+        return (alt, "barometer", pressure[1]) if alt is not None and pressure else None
 
     def _note_backup(self, function: str, source: str) -> None:
         key = f"{function}:{source}"
@@ -332,7 +336,7 @@ class MarsMission:
 
     def touchdown(self) -> bool:
         lidar = self._recent("lidar.distance_m", self.now(), 0.5)
-        if lidar is not None and lidar <= TOUCHDOWN_ALTITUDE_M:
+        if lidar is not None and lidar[0] <= TOUCHDOWN_ALTITUDE_M:
             return True
         alt = self.descent_nav.altitude_m
         return alt is not None and alt <= TOUCHDOWN_ALTITUDE_M and self._in_state_s() > 5.0
@@ -346,19 +350,21 @@ class MarsMission:
     # --- actions ---------------------------------------------------------------------------------
     def _moi_ignite(self) -> None:
         self.dv.reset()
+        self.store.set("mars.moi_ignition_met", self.now())
         self.act.main_engine(True)
 
     def _moi_cutoff(self) -> None:
         self.act.main_engine(False)
+        ignition = self.store.get("mars.moi_ignition_met", None)
+        duration = self.now() - float(ignition) if isinstance(ignition, int | float) else 0.0
         self.events_log.emit(
-            EV_BURN,
-            burn="MOI",
-            state="complete",
-            delta_v_mps=self.dv.delta_v,
-            duration_s=self._in_state_s(),
+            EV_BURN, burn="MOI", state="complete", delta_v_mps=self.dv.delta_v, duration_s=duration
         )
 
     def _start_powered(self) -> None:
+        if self.entry_nav is not None:  # horizontal speed carried over from the entry solution
+            st = self.entry_nav.state
+            self.descent_nav.horizontal_speed_mps = st.speed_mps * math.cos(st.flight_path_rad)
         self.act.fire(Channel.BACKSHELL_SEPARATION)
         self.controller = DescentController(
             max_thrust_n=self.p("descent_thrust_n"), mass_kg=self.p("lander_mass_kg")
@@ -501,6 +507,8 @@ class MarsMission:
         elif state == State.EDL_ENTRY:
             self._tick_entry(sample, now)
         elif state in (State.EDL_PARACHUTE, State.EDL_POWERED, State.EDL_HOVER):
+            if state == State.EDL_PARACHUTE:  # the capsule still flies along its velocity
+                self._tick_entry(sample, now)
             self._tick_descent(state, sample, now)
         self._publish(now)
         if self._burn_until is not None and now >= self._burn_until:
@@ -511,7 +519,7 @@ class MarsMission:
                 burn="trajectory",
                 state="complete",
                 delta_v_mps=self.dv.delta_v,
-                duration_s=0.0,
+                duration_s=now - self._burn_started,
             )
         elif self._burn_until is not None and sample is not None:
             self.dv.update(*sample)
@@ -564,24 +572,15 @@ class MarsMission:
         self, state: str, sample: tuple[tuple[float, float, float], float] | None, now: float
     ) -> None:
         nav = self.descent_nav
-        if sample is not None:
-            nav.propagate(sample[0][2], sample[1])
+        if sample is not None and state != State.EDL_PARACHUTE:
+            nav.propagate(sample[0][2], sample[1], sample[0][0])
         alt = self._altitude_measurement(now)
         if alt is not None:
-            if alt[1] != "lidar" and alt[1] != "radar":
+            if alt[1] not in ("lidar", "radar"):
                 self._note_backup("altitude", alt[1])
-            nav.measure(alt[0], now)
+            nav.measure(alt[0], alt[2])
         if state == State.EDL_PARACHUTE:
-            if (
-                self.machine is not None
-                and self._in_state_s() >= self.p("heatshield_delay_s")
-                and not self.machine.fired("heatshield_jettison")
-            ):
-                self.machine.fire_once(
-                    OneShot(
-                        "heatshield_jettison", lambda: self.act.fire(Channel.HEATSHIELD_RELEASE)
-                    )
-                )
+            self._tick_parachute()
             return
         if self.controller is None:  # restarted in powered flight: rebuild the controller
             self.controller = DescentController(
@@ -593,16 +592,41 @@ class MarsMission:
             )
             return
         hover_alt: float | None = None
+        lateral = DescentController.lateral_command(nav.horizontal_speed_mps)
         if state == State.EDL_POWERED:
             hover_alt = self.p("hover_altitude_m")
         elif self._in_state_s() < self.p("hover_time_s"):
             hover_alt = self.p("hover_altitude_m")
-            moving = self._in_state_s() < HAZARD_MOVE_S
-            if moving != (self.act.lateral != 0.0):
-                self.act.set_lateral(0.4 if moving else 0.0)
-                self.events_log.emit(EV_HAZARD, action="lateral move" if moving else "clear")
+            lateral = self._hazard_avoidance(lateral)
+        self.act.set_lateral(lateral)
         target = DescentController.target_speed(nav.altitude_m, hover_altitude_m=hover_alt)
         self.act.set_throttle(self.controller.throttle(target, nav.vertical_speed_mps, now))
+
+    def _tick_parachute(self) -> None:
+        if (
+            self.machine is not None
+            and self._in_state_s() >= self.p("heatshield_delay_s")
+            and not self.machine.fired("heatshield_jettison")
+        ):
+            self.machine.fire_once(
+                OneShot("heatshield_jettison", lambda: self.act.fire(Channel.HEATSHIELD_RELEASE))
+            )
+
+    def _hazard_avoidance(self, hold: float) -> float:
+        """Move clear of the hazard the (notional) 3-D imager found under the hover point:
+        half the move accelerating, half braking, so the lander ends it at rest again."""
+        t = self._in_state_s()
+        if t < HAZARD_MOVE_S / 2:
+            command = 0.5
+        elif t < HAZARD_MOVE_S:
+            command = -0.5
+        else:
+            return hold
+        phase = "accelerate" if command > 0 else "brake"
+        if phase != self._hazard_phase:
+            self._hazard_phase = phase
+            self.events_log.emit(EV_HAZARD, action=f"lateral move: {phase}")
+        return command
 
     def _publish(self, now: float) -> None:
         pool = self.pool
@@ -614,6 +638,7 @@ class MarsMission:
         if self.descent_nav.altitude_m is not None:
             pool.set("gnc.altitude_m", self.descent_nav.altitude_m, now)
             pool.set("gnc.vertical_speed_mps", self.descent_nav.vertical_speed_mps, now)
+            pool.set("gnc.horizontal_speed_mps", self.descent_nav.horizontal_speed_mps, now)
         pool.set("gnc.throttle", self.act.throttle, now)
 
     # --- commands --------------------------------------------------------------------------------
@@ -631,6 +656,7 @@ class MarsMission:
             raise CommandError("trajectory burns are allowed in CRUISE and MOI.ORBIT only")
         self.dv.reset()
         self.act.main_engine(True)
+        self._burn_started = self.now()
         self._burn_until = self.now() + duration_s
         return f"burning {duration_s:.1f} s"
 

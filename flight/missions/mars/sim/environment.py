@@ -139,7 +139,7 @@ class MarsParams:
     # Surface, power and thermal [U]
     subsolar_lat_deg: float = 11.0  # late northern spring at landing
     local_solar_hour_at_t0: float = 8.0  # at the landing site, at time zero
-    battery_capacity_ah: float = 20.0
+    battery_capacity_ah: float = 40.0
     battery_soc0: float = 0.9
     battery_r_ohm: float = 0.1
     battery_v_empty: float = 10.5  # open-circuit voltage 10.5..12.6 V (3S Li-ion)
@@ -147,7 +147,7 @@ class MarsParams:
     load_a: tuple[float, float, float] = (0.8, 1.5, 0.7)  # stack / EDL / surface base load
     valve_load_a: float = 0.4  # per open engine valve
     solar_stack_a: float = 1.6  # orbiter arrays, always sunlit (no eclipses)
-    solar_surface_peak_a: float = 2.0  # lander arrays at zero solar zenith angle
+    solar_surface_peak_a: float = 3.0  # lander arrays at zero solar zenith angle
     range_max_m: float = 200_000.0  # no altimeter return above
     # Sensor noise (1 sigma)
     sigma_accel_mps2: float = 0.03

@@ -1,0 +1,320 @@
+"""The space link as one flight component: uplink in, downlink out, store and forward.
+
+:class:`LinkService` joins the flight executive to a byte-stream transport. Each base tick it
+feeds received bytes to the authenticated uplink (accepted commands go to the dispatcher), then
+lets the downlink emit what its byte budget allows. Every outgoing message is archived by the
+executive; the link sends it in real time only while the link is up.
+
+When is the link up? The transport must be connected (a TCP client attached, a serial port open),
+downlink must be enabled (by command, e.g. off through a solar conjunction), and, when a carrier
+timeout is configured, a valid uplink frame must have arrived within it: a deep-space radio learns
+that the ground is listening from the ground's own transmissions. While the link is down nothing is
+sent into the void. When it comes back, everything archived since it went down is played back on
+virtual channel 1, oldest first, sharing the budget with real-time traffic so neither starves. The
+playback cursor is kept in the state store, so a reboot during an outage loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from flight.commands import Arg, ArgType, CommandError, CommandSpec
+from flight.datapool import DataPool
+from flight.dispatcher import Dispatcher
+from flight.events import EventLog, EventSpec, Severity
+from flight.link.downlink import Downlink
+from flight.link.sdls import KeyRing
+from flight.link.tmframe import DEFAULT_FRAME_LEN, TmFramer
+from flight.link.transports import Transport
+from flight.link.uplink import UplinkProcessor
+from flight.messages import Message
+from flight.persistence.archive import Archive, Cursor
+from flight.persistence.state import StateStore
+from flight.telemetry import ChannelSpec
+
+__all__ = ["LinkConfig", "LinkService", "StoreCounters"]
+
+log = logging.getLogger(__name__)
+
+EV_LINK_UP = EventSpec(
+    0x0680, "link.UP", Severity.ACTIVITY_HI, "link up; playing back {pending} from the archive"
+)
+EV_LINK_DOWN = EventSpec(
+    0x0681, "link.DOWN", Severity.WARNING_LO, "link down ({reason}); recording for playback"
+)
+EV_PLAYBACK_DONE = EventSpec(
+    0x0682, "link.PLAYBACK_DONE", Severity.ACTIVITY_LO, "playback complete: {count} message(s)"
+)
+
+_CURSOR_KEY = "link.playback_cursor"
+_ENABLED_KEY = "link.downlink_enabled"
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """Link settings; the defaults fit a SiK-class radio at 57600 baud (reference/devices.md)."""
+
+    spacecraft_id: int = 0x0C8
+    frame_length: int = DEFAULT_FRAME_LEN
+    byte_rate: float = 2500.0
+    asm: bool = True
+    carrier_timeout_s: float | None = None
+    playback_share: float = 0.5
+
+
+class StoreCounters:
+    """The uplink's anti-replay counters kept in the state store (committed on every set)."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def get(self, spi: int) -> int | None:
+        value = self._store.get(f"link.arsn.{spi}", None)
+        return value if isinstance(value, int) else None
+
+    def set(self, spi: int, value: int) -> None:
+        self._store.set(f"link.arsn.{spi}", value)
+        self._store.commit()
+        if not self._store.last_commit_ok:
+            raise OSError("anti-replay counter could not be made durable")
+
+
+class LinkService:
+    """Uplink, downlink and playback over one transport.
+
+    Args:
+        transport: the byte stream to the ground (radio serial port, TCP, a simulated link).
+        keyring: uplink keys by slot.
+        config: framing, budget and carrier settings.
+        dispatcher, events, store, archive, now: the executive's components.
+        record: if given, every downlink byte as it leaves is also written here.
+    """
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        keyring: KeyRing,
+        config: LinkConfig,
+        dispatcher: Dispatcher,
+        events: EventLog,
+        store: StateStore,
+        archive: Archive,
+        now: Callable[[], float],
+        record: BinaryIO | None = None,
+    ) -> None:
+        self.transport = transport
+        self.config = config
+        self._events = events
+        self._store = store
+        self._archive = archive
+        self._now = now
+        self._record = record
+        self.uplink = UplinkProcessor(
+            keyring=keyring,
+            spacecraft_id=config.spacecraft_id,
+            counter_store=StoreCounters(store),
+            events=events,
+            on_command=lambda data: dispatcher.dispatch_bytes(data, source="ground"),
+            now=now,
+        )
+        self.downlink = Downlink(
+            framer=TmFramer(scid=config.spacecraft_id, frame_length=config.frame_length),
+            transport_write=self._write,
+            byte_rate=config.byte_rate,
+            now=now,
+            asm=config.asm,
+            playback_share=config.playback_share,
+            events=events,
+        )
+        self.up = False
+        self._playback: Iterator[tuple[Cursor, Message]] | None = None
+        self._playback_end: Cursor | None = None
+        self._pending: tuple[Cursor, Message] | None = None
+        self.played_back = 0
+        self.enabled = bool(store.get(_ENABLED_KEY, True))
+
+    @property
+    def playing_back(self) -> bool:
+        """True while archived data is still being sent."""
+        return self._playback is not None
+
+    # --- data flow -------------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        self.transport.write(data)
+        if self._record is not None:
+            self._record.write(data)
+
+    def send(self, message: Message) -> None:
+        """The executive's output: send now if the link is up (it is archived either way)."""
+        if self.up:
+            self.downlink.send(message)
+
+    def receive(self) -> None:
+        """Fast-group task, first: take in uplink bytes, then decide whether the link is up."""
+        try:
+            data = self.transport.read_available()
+        except OSError as exc:
+            log.warning("uplink read failed: %s", exc)
+            data = b""
+        self.uplink.feed(data)
+        self._update_state()
+
+    def transmit(self) -> None:
+        """Fast-group task, last: feed playback, then emit frames within the budget."""
+        if self.up:
+            self._feed_playback()
+            self.downlink.tick()
+
+    # --- link state ------------------------------------------------------------------------------
+    def _carrier(self) -> bool:
+        timeout = self.config.carrier_timeout_s
+        if timeout is None:
+            return True
+        last = self.uplink.last_command_time
+        return last is not None and self._now() - last <= timeout
+
+    def _update_state(self) -> None:
+        up = self.enabled and self.transport.connected and self._carrier()
+        if up == self.up:
+            return
+        self.up = up
+        if up:
+            self._start_playback()
+        else:
+            reason = (
+                "disabled"
+                if not self.enabled
+                else "transport disconnected"
+                if not self.transport.connected
+                else "no carrier"
+            )
+            self._store.set(_CURSOR_KEY, list(self._archive.end_cursor()))
+            self._store.commit()
+            self._playback = None
+            self._pending = None
+            self._events.emit(EV_LINK_DOWN, reason=reason)
+
+    def _start_playback(self, cursor: Cursor | None = None) -> None:
+        if cursor is None:
+            saved = self._store.get(_CURSOR_KEY, None)
+            if not (isinstance(saved, list) and len(saved) == 2):
+                self._events.emit(EV_LINK_UP, pending="nothing")
+                return
+            cursor = Cursor(int(saved[0]), int(saved[1]))
+        self._playback_end = self._archive.end_cursor()
+        self._playback = self._archive.read_since(cursor)
+        self._pending = None
+        self.played_back = 0
+        self._events.emit(EV_LINK_UP, pending="what was recorded while down")
+
+    def _feed_playback(self) -> None:
+        if self._playback is None:
+            return
+        end = self._playback_end
+        while self.downlink.playback_room() > 0:
+            item = self._pending or next(self._playback, None)
+            self._pending = None
+            if item is None or (end is not None and tuple(item[0]) > tuple(end)):
+                self._finish_playback()
+                return
+            cursor, message = item
+            if not self.downlink.send_playback(message):
+                self._pending = item  # queue full after all: retry next tick
+                return
+            self.played_back += 1
+            self._store.set(_CURSOR_KEY, list(cursor))
+
+    def _finish_playback(self) -> None:
+        self._playback = None
+        self._store.delete(_CURSOR_KEY)
+        self._store.commit()
+        self._events.emit(EV_PLAYBACK_DONE, count=self.played_back)
+
+    # --- commands and telemetry ------------------------------------------------------------------
+    def _enable(self, enabled: bool) -> str:
+        self.enabled = enabled
+        self._store.set(_ENABLED_KEY, enabled)
+        self._store.commit()
+        return f"downlink {'enabled' if enabled else 'disabled'}"
+
+    def _playback_range(self, t_start: float, t_end: float) -> str:
+        if t_end < t_start:
+            raise CommandError("t_end is before t_start")
+        if not self.up:
+            raise CommandError("link is down: playback starts by itself when it returns")
+        self._playback_end = self._archive.end_cursor()
+
+        def ranged() -> Iterator[tuple[Cursor, Message]]:
+            for cursor, msg in self._archive.read_since(None):
+                if t_start <= msg.time <= t_end:
+                    yield cursor, msg
+
+        self._playback = ranged()
+        self._pending = None
+        self.played_back = 0
+        return f"playing back MET {t_start:.0f}..{t_end:.0f}"
+
+    def commands(self) -> list[CommandSpec]:
+        return [
+            *self.uplink.commands(),
+            *self.downlink.commands(),
+            CommandSpec(
+                0x0680,
+                "link.DOWNLINK_ENABLE",
+                self._enable,
+                (Arg("enabled", ArgType.BOOL),),
+                description="Stop or resume transmitting (e.g. through solar conjunction); "
+                "what is recorded meanwhile is played back on resumption.",
+            ),
+            CommandSpec(
+                0x0681,
+                "link.PLAYBACK",
+                self._playback_range,
+                (
+                    Arg("t_start", ArgType.FLOAT, "s", 0.0, math.inf),
+                    Arg("t_end", ArgType.FLOAT, "s", 0.0, math.inf),
+                ),
+                description="Play back the archive between two MET times.",
+            ),
+        ]
+
+    def events(self) -> list[EventSpec]:
+        return [
+            *self.uplink.events(),
+            *self.downlink.events(),
+            EV_LINK_UP,
+            EV_LINK_DOWN,
+            EV_PLAYBACK_DONE,
+        ]
+
+    def channels(self) -> list[ChannelSpec]:
+        return [
+            ChannelSpec(0x0690, "link.up", "bool", description="Link up (sending in real time)."),
+            ChannelSpec(0x0691, "link.frames_ok", "int"),
+            ChannelSpec(0x0692, "link.auth_failures", "int"),
+            ChannelSpec(0x0693, "link.replays", "int"),
+            ChannelSpec(0x0694, "link.bytes_sent", "int", "B"),
+            ChannelSpec(0x0695, "link.played_back", "int"),
+        ]
+
+    def publish(self, pool: DataPool, now: float) -> None:
+        c = self.uplink.counters
+        pool.set("link.up", self.up, now)
+        pool.set("link.frames_ok", c.get("frames_ok", 0), now)
+        pool.set("link.auth_failures", c.get("auth_failures", 0), now)
+        pool.set("link.replays", c.get("replays", 0), now)
+        pool.set("link.bytes_sent", self.downlink.stats.bytes_sent, now)
+        pool.set("link.played_back", self.played_back, now)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def describe(service: LinkService) -> dict[str, Any]:
+    """Counters for reports: what the uplink refused and what the downlink sent."""
+    return {"uplink": dict(service.uplink.counters), "downlink": vars(service.downlink.stats)}

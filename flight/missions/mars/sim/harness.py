@@ -1,0 +1,625 @@
+"""``fsw sim``: the whole Mars mission, closed loop, on simulated chips and simulated time.
+
+What runs here is the real flight software (:class:`~flight.app.FlightSoftware` with the Mars
+mission), on the real drivers, over register models of the chips, fed by the physical world of
+:class:`~.environment.MarsEnvironment`. The loop each 20 ms tick:
+
+1. the PWM board's simulated outputs (engine valves, pyros, throttle) go into the world;
+2. the world integrates and writes what the sensors would see into the chips' environment;
+3. the flight software runs one base tick: reads its sensors through the drivers, decides, and
+   commands its actuators through the PCA9685 driver;
+4. the ground station reads whatever the downlink delivered after the one-way light time.
+
+The ground flies the mission the way a Mars team must: by uplinking time-tagged sequences through
+the authenticated link, minutes ahead, and then watching. EDL runs on board alone.
+
+Long quiet stretches (seven months of cruise, three of parking orbit) are compressed: the harness
+skips time while nothing is due (no sequence entry, no delivery, no ground action, no burn) and
+places the world where it would be. Orbit insertion and EDL run at full fidelity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import logging
+import math
+import random
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, TextIO
+
+from flight.app import FlightSoftware, LinkSetup
+from flight.clock import SimClock
+from flight.dictionary import from_json_dict
+from flight.events import Event, Severity
+from flight.ground.station import GroundStation
+from flight.link.ground import CommandEncoder, TelemetryDecoder
+from flight.link.sdls import KeyRing, MemoryCounterStore
+from flight.link.service import LinkConfig
+from flight.messages import Message, MessageKind
+from flight.missions.mars.actuators import PULSE_CLOSED_US, PULSE_NEUTRAL_US, Channel
+from flight.missions.mars.definition import MARS
+from flight.missions.mars.modes import State
+from flight.missions.mars.sim.environment import MarsEnvironment
+from hal.assembly import Bench, build
+from hal.devmap import DeviceMap, parse_device_map
+from hal.sim import BusFault
+
+__all__ = ["FAULTS", "MissionSim", "SimOptions", "build_reference_software", "mars_device_map"]
+
+log = logging.getLogger(__name__)
+
+DAY = 86_400.0
+BASE_HZ = 50.0
+DT = 1.0 / BASE_HZ
+G0 = 9.80665
+#: Launch 2020-07-23 04:41 UTC, the MET origin (reference/mars.md).
+UTC_AT_LAUNCH = 1_595_479_260.0
+#: Orbit insertion 202 days after launch; lander separation on the 295th day.
+MOI_MET = 202 * DAY
+SEPARATION_MET = 295 * DAY + 3 * 3600.0
+ENTRY_COAST_S = 3 * 3600.0
+KEY_SLOT = 1
+
+FAULTS = ("lidar_dropout", "imu_bus_errors", "reboot_edl", "link_loss")
+_QUIET = {
+    State.CRUISE,
+    State.MOI_PREP,
+    State.MOI_ORBIT,
+    State.SURFACE_EGRESS,
+    State.SURFACE_OPS,
+    State.SAFE,
+}
+
+
+def mars_device_map() -> DeviceMap:
+    """The lander's simulated device map shipped with the mission."""
+    text = (importlib.resources.files("flight.missions.mars") / "devices.toml").read_text()
+    return parse_device_map(text, source="flight/missions/mars/devices.toml")
+
+
+def one_way_light_time(met: float) -> float:
+    """Seconds from Earth to the spacecraft: near zero at launch, 10.7 min at insertion
+    (reference/mars.md), about 17.8 min at landing (Earth-Mars ~320 million km in May 2021)."""
+    if met <= MOI_MET:
+        return 5.0 + (642.0 - 5.0) * met / MOI_MET
+    return min(1070.0, 642.0 + (1070.0 - 642.0) * (met - MOI_MET) / (SEPARATION_MET - MOI_MET))
+
+
+def _deadband(command: float) -> float:
+    """A servo valve does not crack open for the PCA9685's 12-bit rounding (about 1 us of a
+    1000 us stroke): commands under 1 % are closed."""
+    return 0.0 if abs(command) < 0.01 else command
+
+
+class _LightTimeEnd:
+    """One end of the radio link: bytes written arrive at the other end one light time later."""
+
+    def __init__(
+        self,
+        link: LightTimeLink,
+        outbox: deque[tuple[float, bytes]],
+        inbox: deque[tuple[float, bytes]],
+    ) -> None:
+        self._link = link
+        self._out = outbox
+        self._in = inbox
+        self.connected = True
+
+    def write(self, data: bytes) -> None:
+        now = self._link.clock.monotonic()
+        if not self._link.in_outage(now):
+            self._out.append((now + one_way_light_time(now), bytes(data)))
+
+    def read_available(self) -> bytes:
+        now = self._link.clock.monotonic()
+        chunks = []
+        while self._in and self._in[0][0] <= now:
+            chunks.append(self._in.popleft()[1])
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self.connected = False
+
+
+class LightTimeLink:
+    """A deep-space radio link on the simulated clock, with outages (nothing crosses them)."""
+
+    def __init__(self, clock: SimClock) -> None:
+        self.clock = clock
+        up: deque[tuple[float, bytes]] = deque()
+        down: deque[tuple[float, bytes]] = deque()
+        self.ground = _LightTimeEnd(self, up, down)
+        self.spacecraft = _LightTimeEnd(self, down, up)
+        self._queues = (up, down)
+        self.outages: list[tuple[float, float]] = []
+
+    def in_outage(self, t: float) -> bool:
+        return any(a <= t < b for a, b in self.outages)
+
+    def next_uplink_delivery(self) -> float | None:
+        """When the next bytes reach the spacecraft (what the downlink carries does not make
+        the spacecraft busy: the ground reads it whenever it arrives)."""
+        up = self._queues[0]
+        return up[0][0] if up else None
+
+
+@dataclass
+class SimOptions:
+    seed: int = 0
+    until: str | None = None
+    speed: float = 0.0
+    faults: tuple[str, ...] = ()
+    state_dir: Path | None = None
+    record_downlink: Path | None = None
+    progress: bool = True
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+@dataclass
+class _GroundAction:
+    time: float
+    name: str
+    run: Callable[[], None]
+
+
+def build_reference_software(state_dir: Path) -> FlightSoftware:
+    """The Mars flight software on simulated chips, not started (``fsw dict`` exports from it)."""
+    clock = SimClock()
+    world = MarsEnvironment(seed=0)
+    bench = build(mars_device_map(), clock=clock, env=world.env, seed=0)
+    link = LinkSetup(
+        transport=LightTimeLink(clock).spacecraft, keyring=KeyRing({KEY_SLOT: bytes(32)})
+    )
+    fsw = FlightSoftware(
+        clock=clock,
+        devices=bench.devices,
+        mission=MARS,
+        state_dir=state_dir,
+        base_hz=BASE_HZ,
+        met_at_start=0.0,
+        link=link,
+    )
+    fsw.bench = bench  # type: ignore[attr-defined]
+    return fsw
+
+
+class MissionSim:
+    """One run of the reference mission; :meth:`run` returns the report."""
+
+    def __init__(self, options: SimOptions, state_dir: Path) -> None:
+        unknown = set(options.faults) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown fault(s) {sorted(unknown)}; known: {', '.join(FAULTS)}")
+        self.opt = options
+        self.state_dir = state_dir
+        self.clock = SimClock()
+        self.world = MarsEnvironment(seed=options.seed)
+        self.bench: Bench = build(
+            mars_device_map(), clock=self.clock, env=self.world.env, seed=options.seed
+        )
+        self.pwm_model = self.bench.models["pwm"]
+        self.link = LightTimeLink(self.clock)
+        # The simulated ground and spacecraft share a key derived from the seed: runs repeat.
+        self.key = random.Random(options.seed).randbytes(32)
+        self.config = LinkConfig(
+            carrier_timeout_s=1800.0 if "link_loss" in options.faults else None
+        )
+        self._record: BinaryIO | None = (
+            open(options.record_downlink, "wb") if options.record_downlink else None  # noqa: SIM115
+        )
+        self.fsw = self._boot()
+        self.ground = GroundStation(
+            dictionary=from_json_dict(self.fsw.dictionary.to_json_dict()),
+            encoder=CommandEncoder(
+                key=self.key,
+                spi=KEY_SLOT,
+                scid=self.config.spacecraft_id,
+                counters=MemoryCounterStore(),
+            ),
+            decoder=TelemetryDecoder(
+                scid=self.config.spacecraft_id, frame_length=self.config.frame_length
+            ),
+            transport=self.link.ground,
+            clock=self.clock,
+            utc=lambda: UTC_AT_LAUNCH + self.clock.monotonic(),
+        )
+        self.ground.subscribe(lambda record: None)
+        self.actions: list[_GroundAction] = []
+        self.timeline: list[dict[str, Any]] = []
+        self.sent = 0
+        self.received: list[Message] = []
+        self._fault_done: set[str] = set()
+        self._separated_at: float | None = None
+        self._entry_placed = False
+        self._landed_seen = False
+        self._scanned = 0
+        self._peak_sensed_g = 0.0
+        self._stop = False
+        self._plan()
+
+    # --- flight software life cycle --------------------------------------------------------------
+    def _boot(self) -> FlightSoftware:
+        fsw = FlightSoftware(
+            clock=self.clock,
+            devices=self.bench.devices,
+            mission=MARS,
+            state_dir=self.state_dir,
+            base_hz=BASE_HZ,
+            met_at_start=self.clock.monotonic(),
+            link=LinkSetup(
+                transport=self.link.spacecraft,
+                keyring=KeyRing({KEY_SLOT: self.key}),
+                config=self.config,
+                record=self._record,
+            ),
+        )
+        fsw.events.subscribe(self._on_event)
+        fsw.start()
+        return fsw
+
+    def _reboot(self) -> None:
+        """A processor reset in the middle of EDL: the software dies without saving anything
+        (like SIGKILL); the chips keep their registers, so the engine valves and pyro relays stay
+        as they were; the world keeps falling while the computer boots."""
+        self._note("fault", "flight computer reset (no clean shutdown)")
+        for _ in range(int(1.5 / DT)):
+            self._world_step()
+            self.clock.advance(DT)
+        self.fsw = self._boot()
+
+    # --- the ground's plan -----------------------------------------------------------------------
+    def _at(self, t: float, name: str, run: Callable[[], None]) -> None:
+        self.actions.append(_GroundAction(t, name, run))
+        self.actions.sort(key=lambda a: a.time)
+
+    def _send(self, name: str, *args: Any) -> None:
+        self.ground.send(name, *args)
+        self.sent += 1
+
+    def _sequence(
+        self, name: str, entries: list[tuple[str, float, str, list[Any]]], on_reboot: str = "abort"
+    ) -> None:
+        self.ground.send_sequence(name, entries, abort_on_error=True, on_reboot=on_reboot)
+        self.sent += 1
+        self._send("seq.START", name)
+
+    def _plan(self) -> None:
+        self._at(
+            2.0, "time correlation", lambda: self._send("cmd.TIME_SET", UTC_AT_LAUNCH + 2.0, 2.0)
+        )
+        self._at(
+            5.0,
+            "TCM-1 sequence",
+            lambda: self._sequence(
+                "tcm1",
+                [
+                    ("rel", 30.0, "cmd.ARM", ["mars.ENGINE_BURN"]),
+                    ("rel", 1.0, "mars.ENGINE_BURN", [20.0]),
+                ],
+            ),
+        )
+        self._at(
+            10.0,
+            "orbit insertion sequence",
+            lambda: self._sequence(
+                "moi",
+                [
+                    ("abs", MOI_MET - 300.0, "mars.MOI_PREPARE", []),
+                    ("abs", MOI_MET - 10.0, "cmd.ARM", ["mars.MOI_IGNITE"]),
+                    ("abs", MOI_MET, "mars.MOI_IGNITE", []),
+                ],
+                on_reboot="resume",
+            ),
+        )
+        self._at(
+            150.0,
+            "cruise: seven months compressed",
+            lambda: self._warp_to(MOI_MET - 600.0, self.world.place_on_approach),
+        )
+        self._at(MOI_MET + 1500.0, "deorbit and EDL sequence", self._plan_edl)
+        self._at(
+            MOI_MET + 2400.0,
+            "parking orbit: three months compressed",
+            lambda: self._warp_to(SEPARATION_MET - 4 * 3600.0, self.world.place_in_parking_orbit),
+        )
+        if "link_loss" in self.opt.faults:
+            start, end = SEPARATION_MET - 1800.0, SEPARATION_MET + ENTRY_COAST_S + 3600.0
+            self.link.outages.append((start, end))
+            t = SEPARATION_MET - 4 * 3600.0
+            while t < SEPARATION_MET + 9 * DAY:  # the ground's carrier: a NOOP every 10 minutes
+                if not start <= t < end:
+                    self._at(t, "", lambda: self._send("cmd.NOOP"))
+                t += 600.0
+
+    def _plan_edl(self) -> None:
+        self._send("prm.SET", "mars.entry_fpa_deg", "-14.5")
+        self._send("prm.SET", "mars.entry_speed_mps", "4800")
+        self._sequence(
+            "edl",
+            [
+                ("abs", SEPARATION_MET - 3 * 3600.0, "cmd.ARM", ["mars.ENGINE_BURN"]),
+                ("rel", 1.0, "mars.ENGINE_BURN", [10.0]),
+                ("abs", SEPARATION_MET - 10.0, "cmd.ARM", ["mars.SEPARATE"]),
+                ("abs", SEPARATION_MET, "mars.SEPARATE", []),
+            ],
+            on_reboot="resume",
+        )
+
+    def _plan_surface(self) -> None:
+        release = self.clock.monotonic() + 7 * DAY
+        self._sequence(
+            "egress",
+            [
+                ("abs", release - 10.0, "cmd.ARM", ["mars.ROVER_RELEASE"]),
+                ("abs", release, "mars.ROVER_RELEASE", []),
+            ],
+        )
+        self._at(release + 1200.0, "end of the reference run", self._finish)
+
+    def _finish(self) -> None:
+        self._stop = True
+
+    # --- time ------------------------------------------------------------------------------------
+    def _warp_to(self, t: float, place: Callable[[], None] | None = None) -> None:
+        now = self.clock.monotonic()
+        if t <= now:
+            return
+        self.clock.advance(t - now)
+        if place is not None:
+            self.world.time = t
+            place()
+            return
+        while now < t:  # in chunks: the power model integrates the sun's arc, not one instant
+            step = min(600.0, t - now)
+            self.world.step(step)
+            now += step
+
+    def _next_due(self) -> float:
+        now = self.clock.monotonic()
+        candidates = [a.time for a in self.actions]
+        for due in (
+            self.fsw.sequences.next_due(),
+            self.link.next_uplink_delivery(),
+            self.fsw.mission._burn_until,
+        ):
+            if due is not None:
+                candidates.append(due)
+        return min(candidates, default=now + DAY)
+
+    def _skip_quiet(self) -> None:
+        """Jump to shortly before the next thing that is due, if the spacecraft is idle."""
+        fsw = self.fsw
+        if (
+            fsw.machine.state not in _QUIET
+            or fsw.mission.act.main_engine_on
+            or fsw.link is None
+            or fsw.link.downlink.queued()
+            or fsw.link.playing_back
+            or self.opt.speed > 0
+        ):
+            return
+        target = self._next_due() - 2.0
+        if target - self.clock.monotonic() > 10.0:
+            self._warp_to(target)
+
+    # --- the loop --------------------------------------------------------------------------------
+    def _world_step(self) -> None:
+        pwm = self.pwm_model
+        throttle_us = pwm.pulse_us(Channel.DESCENT_THROTTLE)
+        lateral_us = pwm.pulse_us(Channel.LATERAL_THRUST)
+        self.world.set_actuators(
+            main_engine=pwm.duty(Channel.MAIN_ENGINE) > 0.5,
+            parachute=pwm.duty(Channel.PARACHUTE_MORTAR) > 0.5,
+            heatshield_release=pwm.duty(Channel.HEATSHIELD_RELEASE) > 0.5,
+            backshell_sep=pwm.duty(Channel.BACKSHELL_SEPARATION) > 0.5,
+            descent_throttle=_deadband((throttle_us - PULSE_CLOSED_US) / 1000.0),
+            lateral_cmd=_deadband((lateral_us - PULSE_NEUTRAL_US) / 500.0) if lateral_us else 0.0,
+            rover_release=pwm.duty(Channel.ROVER_RELEASE) > 0.5,
+        )
+        self.world.step(DT)
+
+    def _tick(self) -> None:
+        self._world_step()
+        self.fsw.step()
+        self.clock.advance(DT)
+        now = self.clock.monotonic()
+        while self.actions and self.actions[0].time <= now:
+            action = self.actions.pop(0)
+            if action.name:
+                self._note("ground", action.name)
+            action.run()
+        if self.fsw.scheduler.tick % 5 == 0:
+            self.received.extend(self.ground.poll())
+        self._watch()
+
+    def _watch(self) -> None:
+        """Harness-side reactions: separation coast, landing, faults on cue."""
+        fsw, state = self.fsw, self.fsw.machine.state
+        if (
+            state == State.EDL_ENTRY
+            and not self._entry_placed
+            and (
+                self.pwm_model.duty(Channel.LANDER_SEPARATION) > 0.5
+                or fsw.machine.fired("lander_separation")
+            )
+        ):
+            self._entry_placed = True
+            self._note("world", "lander coasts three hours to the entry interface")
+            self._warp_to(
+                self.clock.monotonic() + ENTRY_COAST_S, self.world.place_at_entry_interface
+            )
+        if state.startswith("EDL"):
+            sf = self.world.env.acceleration_mps2
+            self._peak_sensed_g = max(self._peak_sensed_g, math.sqrt(sum(a * a for a in sf)) / G0)
+            self._inject_edl_faults(state)
+        if self._landed_seen:
+            return
+        for message in self.received[self._scanned :]:  # the ground learns it from telemetry
+            if (
+                message.kind is MessageKind.EVENT
+                and isinstance(message.body, dict)
+                and message.body.get("args", {}).get("dest") == State.SURFACE_EGRESS.value
+            ):
+                self._landed_seen = True
+                self._note("ground", "landing confirmed on Earth: rover egress sequence")
+                self._plan_surface()
+                break
+        self._scanned = len(self.received)
+
+    def _inject_edl_faults(self, state: str) -> None:
+        faults = set(self.opt.faults) - self._fault_done
+        if "imu_bus_errors" in faults and state == State.EDL_ENTRY and self._entry_placed:
+            self._fault_done.add("imu_bus_errors")
+            self.bench.sim_buses[1].inject(0x68, BusFault("no_ack", rate=0.35))
+            self._note("fault", "IMU bus errors from now on (35% of transfers fail)")
+        if "lidar_dropout" in faults and state == State.EDL_POWERED:
+            self._fault_done.add("lidar_dropout")
+            self.bench.models["lidar"].dropout(3600.0)
+            self._note("fault", "LiDAR silent for the rest of the descent")
+        if (
+            "reboot_edl" in faults
+            and state == State.EDL_PARACHUTE
+            and self.fsw.machine.time_in_state() > 10.0
+        ):
+            self._fault_done.add("reboot_edl")
+            self._reboot()
+
+    def run(self) -> dict[str, Any]:
+        wall0 = time.perf_counter()
+        pace0 = (time.monotonic(), self.clock.monotonic())
+        last_progress = 0.0
+        try:
+            while not self._stop:
+                self._skip_quiet()
+                self._tick()
+                if self.opt.until and self.fsw.machine.mode == self.opt.until:
+                    self._note("sim", f"reached {self.opt.until}: stopping (--until)")
+                    break
+                if self.opt.speed > 0:
+                    self._pace(pace0)
+                if self.opt.progress and time.perf_counter() - last_progress > 0.2:
+                    last_progress = time.perf_counter()
+                    self._progress()
+        finally:
+            self.fsw.stop()
+            for _ in range(25):  # let the last frames cross and be read
+                self.clock.advance(one_way_light_time(self.clock.monotonic()) / 20)
+                self.received.extend(self.ground.poll())
+            if self._record is not None:
+                self._record.close()
+            if self.opt.progress:
+                sys.stderr.write("\r" + " " * 78 + "\r")
+            self.bench.close()
+        return self.report(time.perf_counter() - wall0)
+
+    def _pace(self, origin: tuple[float, float]) -> None:
+        wall0, sim0 = origin
+        ahead = (self.clock.monotonic() - sim0) / self.opt.speed - (time.monotonic() - wall0)
+        if ahead > 0:
+            time.sleep(ahead)
+
+    # --- output ----------------------------------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        if event.name == "mode.TRANSITION":
+            self.timeline.append({"met_s": event.time, **event.args})
+            self._note("mode", event.text, met=event.time)
+        elif (
+            event.severity >= Severity.ACTIVITY_HI
+            and event.name.split(".")[0] in ("mars", "app", "link", "seq")
+        ) or event.severity >= Severity.WARNING_HI:
+            self._note(event.name, event.text, met=event.time)
+
+    def _note(self, tag: str, text: str, met: float | None = None) -> None:
+        met = self.clock.monotonic() if met is None else met
+        days, rem = divmod(met, DAY)
+        hms = time.strftime("%H:%M:%S", time.gmtime(rem))
+        if self.opt.progress:
+            sys.stderr.write("\r" + " " * 78 + "\r")
+        print(f"MET {int(days):3d}d {hms}  {tag:<22} {text}", file=self.opt.out)
+
+    def _progress(self) -> None:
+        marks = [
+            State.CRUISE,
+            State.MOI_PREP,
+            State.MOI_BURN,
+            State.MOI_ORBIT,
+            State.EDL_ENTRY,
+            State.EDL_PARACHUTE,
+            State.EDL_POWERED,
+            State.EDL_HOVER,
+            State.EDL_TOUCHDOWN,
+            State.SURFACE_EGRESS,
+            State.SURFACE_OPS,
+        ]
+        state = self.fsw.machine.state
+        done = marks.index(State(state)) + 1 if state in marks else 0
+        bar = "#" * (2 * done) + "." * (2 * (len(marks) - done))
+        sys.stderr.write(f"\r[{bar}] {state:<15} MET {self.clock.monotonic() / DAY:6.2f} d ")
+        sys.stderr.flush()
+
+    def report(self, wall_s: float) -> dict[str, Any]:
+        truth = self.world.truth
+        td = truth.touchdown
+        responses = [m for m in self.received if m.kind is MessageKind.COMMAND_RESPONSE]
+        accepted = sum(1 for m in responses if m.body.get("status") == 0)
+        events = {e.name: e for e in self.fsw.events.recent}
+        flight_entry = self.fsw.store.get("mars.entry_detected_met", None)
+        flight_td = next(
+            (t["met_s"] for t in self.timeline if t.get("dest") == "EDL.TOUCHDOWN"), None
+        )
+        return {
+            "seed": self.opt.seed,
+            "faults": list(self.opt.faults),
+            "final_state": self.fsw.machine.state,
+            "transitions": self.timeline,
+            "touchdown": {
+                "truth_vertical_mps": td.vertical_mps if td else None,
+                "truth_horizontal_mps": td.horizontal_mps if td else None,
+                "survived": td.survived if td else None,
+                "flight_vertical_estimate_mps": self.fsw.pool.value(
+                    "gnc.vertical_speed_mps", None, valid_only=False
+                ),
+                "site_offset_m": truth.site_offset_m if td else None,
+            },
+            "edl": {
+                "truth_duration_s": (td.time_s - truth.entry_time_s)
+                if td and truth.entry_time_s is not None
+                else None,
+                "flight_duration_s": (flight_td - flight_entry)
+                if flight_td is not None and isinstance(flight_entry, int | float)
+                else None,
+                "truth_peak_deceleration_g": truth.peak_deceleration_g,
+                "flight_peak_sensed_g": self._peak_sensed_g,
+            },
+            "commands": {
+                "sent": self.sent,
+                "responses": len(responses),
+                "accepted": accepted,
+                "rejected": len(responses) - accepted,
+            },
+            "link": {
+                "frames_received": self.ground.link_stats(),
+                "played_back": self.fsw.link.played_back if self.fsw.link else 0,
+            },
+            "world_events": [{"met_s": t, "text": text} for t, text in self.world.events],
+            "last_event": next(reversed(events), None),
+            "wall_clock_s": wall_s,
+        }
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
