@@ -108,6 +108,10 @@ class MissionDefinition:
     mode_table: Mapping[str, ModeConfig]
     build: Callable[[MissionContext], Any]
     monitors: Sequence[Monitor] = ()
+    #: Devices the mode table polls that a board may lack (a bench without the landing
+    #: altimeter): when absent from the device map they are skipped with one warning instead of
+    #: failing start-up. Any other device the table names must exist.
+    optional_devices: frozenset[str] = frozenset()
 
 
 class _AppDeclarations:
@@ -182,7 +186,11 @@ class FlightSoftware:
             DevicePoller(dev, pool=self.pool, events=self.events, now=self.met)
             for dev in self.devices.values()
         ]
-        rates = {mode: dict(cfg.poll_hz) for mode, cfg in mission.mode_table.items()}
+        absent = self._absent_optional_devices(mission)
+        rates = {
+            mode: {d: r for d, r in cfg.poll_hz.items() if d not in absent}
+            for mode, cfg in mission.mode_table.items()
+        }
         self.polling = PollManager(pollers, now=self.met, rates_hz=rates)
         self.sequences = SequenceEngine(
             dispatcher=self.dispatcher, events=self.events, now=self.met, state=self.store
@@ -236,7 +244,7 @@ class FlightSoftware:
         self.dictionary.check()
         self._register()
         self.machine.validate_against(
-            devices=self.devices,
+            devices=[*self.devices, *absent],
             packets=[p.name for p in self.telemetry.packets],
             monitors=[m.name for m in self.faults.monitors],
         )
@@ -246,6 +254,16 @@ class FlightSoftware:
         self.started = False
 
     # --- wiring ----------------------------------------------------------------------------------
+    def _absent_optional_devices(self, mission: MissionDefinition) -> frozenset[str]:
+        """The optional devices the mode table polls but the device map lacks (logged once)."""
+        named = {d for cfg in mission.mode_table.values() for d in cfg.poll_hz}
+        absent = frozenset((named - set(self.devices)) & mission.optional_devices)
+        if absent:
+            log.warning(
+                "optional device(s) %s not in the device map: not polled", ", ".join(sorted(absent))
+            )
+        return absent
+
     def met(self) -> float:
         return self._time.met() if self._time is not None else 0.0
 

@@ -18,6 +18,7 @@ __all__ = ["main"]
 
 #: Subcommand modules, in the order ``fsw --help`` lists them.
 SUBCOMMANDS: tuple[str, ...] = (
+    "flight.cli.run",
     "flight.cli.sim",
     "flight.cli.bench",
     "flight.cli.dict",

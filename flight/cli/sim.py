@@ -38,6 +38,13 @@ def register(sub: Any) -> None:
     p.add_argument("--plot", type=Path, help="write a PNG of the EDL profile (needs matplotlib)")
     p.add_argument("--record-downlink", type=Path, help="write the raw downlink byte stream here")
     p.add_argument("--state-dir", type=Path, help="keep the flight software's state here")
+    p.add_argument(
+        "--link-tcp",
+        type=int,
+        metavar="PORT",
+        help="serve the link on 127.0.0.1:PORT for fsw ground (no scripted ground; "
+        "use with --speed 1)",
+    )
     p.add_argument("--quiet", action="store_true", help="no timeline, no progress bar")
     p.set_defaults(func=run)
 
@@ -68,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             faults=tuple(args.fault),
             state_dir=state_dir,
             record_downlink=args.record_downlink,
+            link_tcp=args.link_tcp,
             progress=not args.quiet and sys.stderr.isatty(),
             out=out,
         )

@@ -137,6 +137,9 @@ class LinkService:
         self._pending: tuple[Cursor, Message] | None = None
         self.played_back = 0
         self.enabled = bool(store.get(_ENABLED_KEY, True))
+        if store.get(_CURSOR_KEY, None) is None:
+            # The link starts down: what is recorded until it first comes up is played back then.
+            store.set(_CURSOR_KEY, list(archive.end_cursor()))
 
     @property
     def playing_back(self) -> bool:
@@ -161,8 +164,9 @@ class LinkService:
         except OSError as exc:
             log.warning("uplink read failed: %s", exc)
             data = b""
+        self._update_state()  # first: a command's response must not be lost to a stale "down"
         self.uplink.feed(data)
-        self._update_state()
+        self._update_state()  # again: an accepted command is the carrier the link waits for
 
     def transmit(self) -> None:
         """Fast-group task, last: feed playback, then emit frames within the budget."""

@@ -32,4 +32,6 @@ MARS = MissionDefinition(
     mode_table=MODE_TABLE,
     build=_build,
     monitors=MONITORS,
+    # The landing altimeters exist on the lander; the reference bench has at most one TFmini.
+    optional_devices=frozenset({"altimeter", "lidar"}),
 )

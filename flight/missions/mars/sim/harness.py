@@ -27,7 +27,7 @@ import math
 import random
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +39,9 @@ from flight.dictionary import from_json_dict
 from flight.events import Event, Severity
 from flight.ground.station import GroundStation
 from flight.link.ground import CommandEncoder, TelemetryDecoder
-from flight.link.sdls import KeyRing, MemoryCounterStore
+from flight.link.sdls import KeyRing, MemoryCounterStore, write_key
 from flight.link.service import LinkConfig
+from flight.link.transports import TcpServerTransport, Transport
 from flight.messages import Message, MessageKind
 from flight.missions.mars.actuators import PULSE_CLOSED_US, PULSE_NEUTRAL_US, Channel
 from flight.missions.mars.definition import MARS
@@ -157,6 +158,9 @@ class SimOptions:
     faults: tuple[str, ...] = ()
     state_dir: Path | None = None
     record_downlink: Path | None = None
+    #: Expose the spacecraft's end of the link on this local TCP port for ``fsw ground`` instead
+    #: of flying the scripted ground (bench use, with ``speed`` 1). 0 picks a free port.
+    link_tcp: int | None = None
     progress: bool = True
     out: TextIO = field(default_factory=lambda: sys.stdout)
 
@@ -198,6 +202,7 @@ class MissionSim:
             raise ValueError(f"unknown fault(s) {sorted(unknown)}; known: {', '.join(FAULTS)}")
         self.opt = options
         self.state_dir = state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
         self.clock = SimClock()
         self.world = MarsEnvironment(seed=options.seed)
         self.bench: Bench = build(
@@ -213,6 +218,21 @@ class MissionSim:
         self._record: BinaryIO | None = (
             open(options.record_downlink, "wb") if options.record_downlink else None  # noqa: SIM115
         )
+        self.timeline: list[dict[str, Any]] = []
+        self.event_counts: Counter[str] = Counter()
+        self.spacecraft_end: Transport = self.link.spacecraft
+        if options.link_tcp is not None:
+            server = TcpServerTransport("127.0.0.1", options.link_tcp)
+            self.spacecraft_end = server
+            write_key(state_dir / "uplink.key", self.key, overwrite=True)
+            host, port = server.address
+            print(
+                f"link: TCP {host}:{port}, key {state_dir / 'uplink.key'} (slot {KEY_SLOT}); "
+                f"try: fsw dict --json --out dict.json && fsw ground --dict dict.json "
+                f"--key {state_dir / 'uplink.key'} --spi {KEY_SLOT} --tcp {host}:{port}",
+                file=options.out,
+                flush=True,
+            )
         self.fsw = self._boot()
         self.ground = GroundStation(
             dictionary=from_json_dict(self.fsw.dictionary.to_json_dict()),
@@ -231,7 +251,6 @@ class MissionSim:
         )
         self.ground.subscribe(lambda record: None)
         self.actions: list[_GroundAction] = []
-        self.timeline: list[dict[str, Any]] = []
         self.sent = 0
         self.received: list[Message] = []
         self._fault_done: set[str] = set()
@@ -241,7 +260,8 @@ class MissionSim:
         self._scanned = 0
         self._peak_sensed_g = 0.0
         self._stop = False
-        self._plan()
+        if options.link_tcp is None:
+            self._plan()
 
     # --- flight software life cycle --------------------------------------------------------------
     def _boot(self) -> FlightSoftware:
@@ -253,7 +273,7 @@ class MissionSim:
             base_hz=BASE_HZ,
             met_at_start=self.clock.monotonic(),
             link=LinkSetup(
-                transport=self.link.spacecraft,
+                transport=self.spacecraft_end,
                 keyring=KeyRing({KEY_SLOT: self.key}),
                 config=self.config,
                 record=self._record,
@@ -526,6 +546,7 @@ class MissionSim:
 
     # --- output ----------------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
+        self.event_counts[event.name] += 1
         if event.name == "mode.TRANSITION":
             self.timeline.append({"met_s": event.time, **event.args})
             self._note("mode", event.text, met=event.time)
@@ -608,6 +629,8 @@ class MissionSim:
                 "played_back": self.fsw.link.played_back if self.fsw.link else 0,
             },
             "world_events": [{"met_s": t, "text": text} for t, text in self.world.events],
+            "flight_events": dict(sorted(self.event_counts.items())),
+            "boots": self.fsw.boot_count,
             "last_event": next(reversed(events), None),
             "wall_clock_s": wall_s,
         }
