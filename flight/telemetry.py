@@ -110,6 +110,45 @@ def _outside(value: float, limits: Limits | None) -> bool:
     return (low is not None and value < low) or (high is not None and value > high)
 
 
+def _as_float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _as_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+_UNSET = object()
+
+#: Channel type -> conversion of a pool value to what is sent (``None``: not that type).
+_COERCE: dict[str, Callable[[Any], Any]] = {
+    "float": _as_float,
+    "int": _as_int,
+    "bool": _as_bool,
+    "str": _as_str,
+}
+
+
 @dataclass(frozen=True)
 class ChannelSpec:
     """One telemetry value.
@@ -144,25 +183,7 @@ class ChannelSpec:
 
     def coerce(self, value: Any) -> Any:
         """The value as this channel's type, or ``None`` if it is not one (NaN/inf included)."""
-        if self.type == "float":
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return None
-            try:
-                number = float(value)
-            except OverflowError:
-                return None
-            return number if math.isfinite(number) else None
-        if self.type == "int":
-            if isinstance(value, bool):
-                return None
-            if isinstance(value, int):
-                return value
-            if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-                return int(value)
-            return None
-        if self.type == "bool":
-            return value if isinstance(value, bool) else None
-        return value if isinstance(value, str) else None
+        return _COERCE[self.type](value)
 
     def limit_level(self, value: float) -> int:
         """0 inside all limits, 1 in the yellow zone, 2 in the red zone."""
@@ -251,6 +272,8 @@ class TelemetryManager:
         self._rates: dict[int, dict[str, float]] = {}
         self._state: dict[int, _PacketState] = {}
         self._limits: dict[str, _LimitState] = {}
+        #: Channel name -> (data-pool key, conversion): resolved once, read on every tick.
+        self._readers: dict[str, tuple[str, Callable[[Any], Any]]] = {}
 
     # -- registry ---------------------------------------------------------------------------
 
@@ -263,6 +286,7 @@ class TelemetryManager:
             raise ValueError(f"{spec.name}: channel id 0x{spec.id:04X} already used by {other}")
         self._channels[spec.name] = spec
         self._channel_ids[spec.id] = spec
+        self._readers[spec.name] = (spec.key, _COERCE[spec.type])
         if spec.yellow or spec.red:
             self._limits[spec.name] = _LimitState()
 
@@ -345,11 +369,18 @@ class TelemetryManager:
         """Check limits and return the packets due now in ``mode``, by packet id."""
         now = self._now()
         values: dict[str, Any] = {}
+        readers = self._readers
+        pool_get = self._pool.get
 
         def current(name: str) -> Any:
-            if name not in values:
-                values[name] = self.value(name)
-            return values[name]
+            # Each channel is read and converted once per call, however many packets carry it.
+            value = values.get(name, _UNSET)
+            if value is _UNSET:
+                key, convert = readers[name]
+                sample = pool_get(key)
+                value = None if sample is None or not sample.valid else convert(sample.value)
+                values[name] = value
+            return value
 
         for name, limit_state in self._limits.items():
             self._check_limit(self._channels[name], current(name), limit_state)
@@ -358,7 +389,8 @@ class TelemetryManager:
         for packet_id in sorted(self._packets):
             spec = self._packets[packet_id]
             state = self._state[packet_id]
-            rate = self.rate(packet_id, mode)
+            rates = self._rates[packet_id]
+            rate = rates.get(mode, rates.get("*", 0.0))
             periodic = self._periodic_due(state, rate, now)
             if not (periodic or spec.on_change):
                 continue  # not due: do not even read its channels (this runs every tick)

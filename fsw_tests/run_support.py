@@ -86,7 +86,14 @@ class NotifySocket:
                 return
             self.messages.extend(data.decode().splitlines())
 
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> str | None:
+    def wait_for(
+        self,
+        predicate: Callable[[str], bool],
+        timeout: float,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> str | None:
+        """The first message passing ``predicate``; None after ``timeout`` or once the sender
+        is no longer ``alive`` (and has nothing more in the socket)."""
         deadline = time.monotonic() + timeout
         while True:
             for message in self.messages:
@@ -94,7 +101,10 @@ class NotifySocket:
                     return message
             if time.monotonic() >= deadline:
                 return None
+            running = alive()
             self.collect()
+            if not running and not any(predicate(m) for m in self.messages):
+                return None
 
     def close(self) -> None:
         self.sock.close()
@@ -128,7 +138,9 @@ class FswProcess:
         return self.stderr_path.read_text()
 
     def wait_ready(self, timeout: float = 10.0) -> None:
-        ready = self.notify.wait_for(lambda m: m == "READY=1", timeout)
+        ready = self.notify.wait_for(
+            lambda m: m == "READY=1", timeout, alive=lambda: self.proc.poll() is None
+        )
         assert ready, f"no READY=1 within {timeout} s; stderr:\n{self.stderr}"
 
     def link_address(self) -> tuple[str, int]:

@@ -20,6 +20,8 @@ __all__ = ["register"]
 def register(sub: Any) -> None:
     parser = sub.add_parser("dict", help="print the command/telemetry/event/parameter dictionary")
     parser.add_argument("--json", action="store_true", help="one JSON object (for the ground)")
+    parser.add_argument("--mermaid", action="store_true",
+                        help="the mode machine as a Mermaid state diagram (docs/modes.md)")
     parser.add_argument("--out", type=Path, help="write to this file instead of stdout")
     parser.set_defaults(func=run)
 
@@ -31,9 +33,13 @@ def run(args: argparse.Namespace) -> int:
         fsw = build_reference_software(Path(tmp))
         try:
             data = fsw.dictionary.to_json_dict()
+            diagram = fsw.machine.mermaid()
         finally:
             fsw.close_devices()
-    text = json.dumps(data, indent=2) + "\n" if args.json else _table(data)
+    if args.mermaid:
+        text = diagram
+    else:
+        text = json.dumps(data, indent=2) + "\n" if args.json else _table(data)
     if args.out is not None:
         args.out.write_text(text)
     else:

@@ -142,16 +142,20 @@ def _link_options(table: Any, base: Path, link_tcp: str | None) -> LinkOptions |
     if not isinstance(table, dict):
         raise ConfigError("[link] must be a table")
     transport = table.get("transport", "tcp" if link_tcp else None)
-    host, port, baud, remote = "127.0.0.1", 0, _DEFAULT_RADIO_BAUD, None
+    host: str = "127.0.0.1"
+    port: int | str = 0
+    baud = _DEFAULT_RADIO_BAUD
+    remote: tuple[str, int] | None = None
     if link_tcp is not None:
         transport = "tcp"
         host, port = _host_port(link_tcp, "--link-tcp")
     elif transport not in _TRANSPORTS:
         raise ConfigError(f"[link].transport: {transport!r} is not one of {', '.join(_TRANSPORTS)}")
     elif transport == "serial":
-        port = table.get("port")
-        if not isinstance(port, str) or not port:
+        device = table.get("port")
+        if not isinstance(device, str) or not device:
             raise ConfigError("[link].port: the radio's serial device path is missing")
+        port = device
         baud = _int_field(table, "baud", _DEFAULT_RADIO_BAUD, 50, 4_000_000)
     else:
         host = table.get("host", "127.0.0.1")

@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from fsw_tests.run_support import FswProcess, NotifySocket, fsw_cli
 from hal.assembly import Bench
 from hal.devmap import DeviceMap, DeviceSpec
-from hal.errors import HALError
+from hal.errors import DeviceStateError, HALError
 
 pytestmark = pytest.mark.bench
 
@@ -41,6 +42,18 @@ def _devices(bench: Bench, hardware: list[DeviceSpec], driver: str) -> list[obje
     return devices
 
 
+def _first_reading(device: object, timeout_s: float = 1.0) -> Any:
+    """A device's first reading after configure (conversions take a few ms to finish)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return device.read()  # type: ignore[attr-defined]
+        except DeviceStateError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def test_every_device_identifies_itself(bench: Bench, hardware: list[DeviceSpec]) -> None:
     problems = {}
     for spec in hardware:
@@ -59,14 +72,14 @@ def test_every_device_identifies_itself(bench: Bench, hardware: list[DeviceSpec]
 
 def test_bme280_reads_room_air(bench: Bench, hardware: list[DeviceSpec]) -> None:
     for baro in _devices(bench, hardware, "bme280"):
-        reading = baro.read()  # type: ignore[attr-defined]
+        reading = _first_reading(baro)
         assert 30_000 <= reading.pressure_pa <= 110_000, reading
         assert -20 <= reading.temperature_c <= 60, reading
 
 
 def test_mpu6050_at_rest_feels_one_g(bench: Bench, hardware: list[DeviceSpec]) -> None:
     for imu in _devices(bench, hardware, "mpu6050"):
-        reading = imu.read()  # type: ignore[attr-defined]
+        reading = _first_reading(imu)
         g = math.dist((0, 0, 0), (reading.accel_x_mps2, reading.accel_y_mps2, reading.accel_z_mps2))
         assert 9.8 - 2 <= g <= 9.8 + 2, reading
         assert not reading.saturated
@@ -74,7 +87,7 @@ def test_mpu6050_at_rest_feels_one_g(bench: Bench, hardware: list[DeviceSpec]) -
 
 def test_lis3mdl_sees_the_geomagnetic_field(bench: Bench, hardware: list[DeviceSpec]) -> None:
     for mag in _devices(bench, hardware, "lis3mdl"):
-        reading = mag.read()  # type: ignore[attr-defined]
+        reading = _first_reading(mag)
         field_ut = 1e6 * math.dist(
             (0, 0, 0), (reading.field_x_t, reading.field_y_t, reading.field_z_t)
         )
@@ -83,7 +96,7 @@ def test_lis3mdl_sees_the_geomagnetic_field(bench: Bench, hardware: list[DeviceS
 
 def test_ina219_bus_voltage_in_range(bench: Bench, hardware: list[DeviceSpec]) -> None:
     for power in _devices(bench, hardware, "ina219"):
-        reading = power.read()  # type: ignore[attr-defined]
+        reading = _first_reading(power)
         assert 0 <= reading.bus_voltage_v <= 26, reading
         assert not reading.overflow, reading
 

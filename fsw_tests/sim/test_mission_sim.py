@@ -83,10 +83,13 @@ def test_the_report_sets_onboard_figures_beside_the_truth(runs: Path) -> None:
     assert -2.0 < td["flight_vertical_estimate_mps"] < 0.0
 
 
-def test_the_orbit_insertion_burn_ends_on_measured_delta_v(runs: Path) -> None:
+def test_the_orbit_insertion_burn_ends_on_measured_delta_v_and_captures(runs: Path) -> None:
     report = fly(runs)
-    burns = [e["text"] for e in report["world_events"]]
-    assert any("parachute deployed" in text for text in burns)
+    moi = report["orbit_insertion"]
+    assert 640.0 <= moi["flight_delta_v_mps"] < 645.0  # cut off by the IMU's measurement
+    assert moi["captured"] is True
+    assert 350.0 < moi["truth_periapsis_km"] < 450.0  # ~400 km, period ~10 days (mars.md)
+    assert 8.0 < moi["truth_period_days"] < 12.0
     assert report["flight_events"]["mars.BURN"] >= 2  # a correction burn and the insertion
 
 

@@ -220,6 +220,8 @@ class MissionSim:
         )
         self.timeline: list[dict[str, Any]] = []
         self.event_counts: Counter[str] = Counter()
+        self.capture: Any = None
+        self._moi_dv: float | None = None
         self.spacecraft_end: Transport = self.link.spacecraft
         if options.link_tcp is not None:
             server = TcpServerTransport("127.0.0.1", options.link_tcp)
@@ -549,6 +551,9 @@ class MissionSim:
         self.event_counts[event.name] += 1
         if event.name == "mode.TRANSITION":
             self.timeline.append({"met_s": event.time, **event.args})
+            if event.args.get("dest") == State.MOI_ORBIT.value:
+                self.capture = self.world.orbit()
+                self._moi_dv = self.fsw.mission.dv.delta_v
             self._note("mode", event.text, met=event.time)
         elif (
             event.severity >= Severity.ACTIVITY_HI
@@ -617,6 +622,12 @@ class MissionSim:
                 else None,
                 "truth_peak_deceleration_g": truth.peak_deceleration_g,
                 "flight_peak_sensed_g": self._peak_sensed_g,
+            },
+            "orbit_insertion": {
+                "flight_delta_v_mps": self._moi_dv,
+                "truth_periapsis_km": self.capture.periapsis_alt_m / 1000 if self.capture else None,
+                "truth_period_days": self.capture.period_s / DAY if self.capture else None,
+                "captured": bool(self.capture.bound) if self.capture else None,
             },
             "commands": {
                 "sent": self.sent,
