@@ -182,3 +182,18 @@ def test_shipped_sim_bench_config_loads(tmp_path: Path) -> None:
     config = parse_run_config(devmap.extra, base=SIM_BENCH.parent, environ={})
     assert config.link is not None and config.link.transport == "tcp"
     assert config.link.key_file == SIM_BENCH.parent / "bench.key"
+
+
+def test_udp_link_and_link_tcp_override(
+    tmp_path: Path, key: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    udp = 'transport = "udp"\nhost = "127.0.0.1"\nport = 0\n'
+    config = bench_config(tmp_path, key_file=key, link=udp)
+    assert main(["run", "--config", str(config), "--max-seconds", "0.2"]) == 0
+    assert "link on udp 127.0.0.1:" in capsys.readouterr().err
+    # --link-tcp replaces whatever [link] says (a radio bench tried without its radio).
+    serial = 'transport = "serial"\nport = "/dev/fsw-no-such-radio"\n'
+    config = bench_config(tmp_path, key_file=key, link=serial)
+    argv = ["run", "--config", str(config), "--max-seconds", "0.2", "--link-tcp", "127.0.0.1:0"]
+    assert main(argv) == 0
+    assert "link on tcp 127.0.0.1:" in capsys.readouterr().err

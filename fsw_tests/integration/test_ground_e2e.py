@@ -24,6 +24,8 @@ from flight.cli import build_parser
 from flight.cli import ground as ground_cli
 from fsw_tests.run_support import FswProcess, NotifySocket, bench_config, fsw_cli, keygen
 
+ASM = bytes.fromhex("1ACFFC1D")
+
 # HK goes down at 0.2 Hz in CRUISE: ask for 5 Hz first, so the telemetry check is quick.
 SCRIPT = """\
 cmd.PING 7
@@ -62,7 +64,8 @@ def test_ground_console_script_over_tcp(
 ) -> None:
     key = keygen(tmp_path / "uplink.key")
     config = bench_config(tmp_path, key_file=key)
-    with FswProcess(config, notify) as fsw:
+    record = tmp_path / "downlink.bin"
+    with FswProcess(config, notify, "--record-downlink", str(record)) as fsw:
         fsw.wait_ready()
         host, port = fsw.link_address()
         common = ["ground", "--dict", str(dictionary), "--key", str(key)]
@@ -78,6 +81,10 @@ def test_ground_console_script_over_tcp(
         assert "check.fswg:8" in failed.stdout + failed.stderr
         assert fsw.terminate() == 0, fsw.stderr
     assert "Traceback" not in fsw.stderr
+    # What the console received was also recorded: whole TM frames, each behind its sync marker.
+    recorded = record.read_bytes()
+    assert recorded.startswith(ASM)
+    assert recorded.count(ASM) >= 10
 
 
 class PtyMaster:
