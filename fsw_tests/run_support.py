@@ -45,8 +45,10 @@ def fsw_cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[st
 
 
 def keygen(path: Path) -> Path:
-    result = fsw_cli("keygen", "--out", str(path))
-    assert result.returncode == 0, result.stderr
+    """A key file made by ``fsw keygen`` (in this process: it is only a file)."""
+    from flight.cli import main
+
+    assert main(["keygen", "--out", str(path)]) == 0
     return path
 
 

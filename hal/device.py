@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from hal.clock import Clock
+from hal.errors import DeviceIdentityError
 from hal.i2c import I2CBus
 from hal.serialport import SerialPort
 
@@ -100,6 +101,21 @@ class I2CDevice(Device):
 
     def _read_u8(self, register: int) -> int:
         return self.bus.read_u8(self.address, register, part=self.part)
+
+    def _check_id(self, register: int, expected: int, name: str = "WHO_AM_I") -> int:
+        """Read an identity register and insist on ``expected``; returns the value read.
+
+        Raises:
+            DeviceIdentityError: another value: a different chip, or another chip's address.
+            BusError: nobody answered.
+        """
+        value = self._read_u8(register)
+        if value != expected:
+            raise DeviceIdentityError(
+                f"{self.where}: {name} (0x{register:02X}) read 0x{value:02X}, "
+                f"expected 0x{expected:02X}"
+            )
+        return value
 
     def _write_u8(self, register: int, value: int) -> None:
         self.bus.write_u8(self.address, register, value, part=self.part)

@@ -86,7 +86,7 @@ def _measure(seconds: float, fallback: bool) -> tuple[float, float, str]:
         env = dict(os.environ, NOTIFY_SOCKET=str(tmp / "notify"), PYTHONPATH=str(ROOT))
         cmd = _command(tmp, fallback)
         start = time.perf_counter()
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         ready_s = float("nan")

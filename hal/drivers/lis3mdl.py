@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from hal.clock import Clock
 from hal.device import I2CDevice, Reading
-from hal.errors import ConfigError, DeviceIdentityError, DeviceStateError
+from hal.errors import ConfigError, DeviceStateError
 from hal.i2c import I2CBus
 
 __all__ = [
@@ -165,12 +165,7 @@ class LIS3MDL(I2CDevice):
             DeviceIdentityError: any other value.
             BusError: the chip did not answer.
         """
-        who = self._read_u8(REG_WHO_AM_I)
-        if who != WHO_AM_I_VALUE:
-            raise DeviceIdentityError(
-                f"{self.where}: WHO_AM_I (0x{REG_WHO_AM_I:02X}) read 0x{who:02X}, "
-                f"expected 0x{WHO_AM_I_VALUE:02X}"
-            )
+        who = self._check_id(REG_WHO_AM_I, WHO_AM_I_VALUE)
         return f"LIS3MDL (WHO_AM_I 0x{who:02X})"
 
     def configure(self) -> None:
