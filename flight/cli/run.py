@@ -24,7 +24,8 @@ Every configuration problem (malformed TOML, unknown driver, duplicate address, 
 missing or wrong, a key file missing or readable by group/others) is reported on stderr with the
 field it concerns, and the exit status is 2 with nothing started. SIGTERM and SIGINT stop the loop
 at the next tick; the state is committed, the archive closed, and the exit status is 0. Hardware
-that will not open (no ``/dev/i2c-1``, an unplugged UART) exits 1: that is the board, not the file.
+that will not open (no ``/dev/i2c-1``, an unplugged UART) exits 1: that is the board, not the file;
+only the mission's optional devices (the landing altimeters) may be missing, with a warning.
 """
 
 from __future__ import annotations
@@ -292,8 +293,13 @@ def run(args: argparse.Namespace) -> int:
             bench = build(devmap, clock=clock)
         except DeviceMapError as exc:
             return fail(str(exc))
-        if bench.failed:
-            lines = "\n".join(f"  - {name}: {why}" for name, why in bench.failed.items())
+        for name in sorted(set(bench.failed) & MARS.optional_devices):
+            log.warning(
+                "optional device %s not reachable, flying without it: %s", name, bench.failed[name]
+            )
+        required = {n: why for n, why in bench.failed.items() if n not in MARS.optional_devices}
+        if required:
+            lines = "\n".join(f"  - {name}: {why}" for name, why in required.items())
             return fail(f"hardware not reachable (check wiring and `fsw bench probe`):\n{lines}", 1)
         link = None
         if link_parts is not None and config.link is not None:

@@ -22,7 +22,7 @@ from flight.clock import SimClock
 from flight.events import Event
 from flight.missions.mars.modes import State
 from flight.missions.mars.sim import harness
-from flight.missions.mars.sim.harness import DAY, MOI_MET, SEPARATION_MET, MissionSim, SimOptions
+from flight.missions.mars.sim.harness import DAY, SEPARATION_MET, MissionSim, SimOptions
 from flight.persistence.archive import Archive
 from hal.sim import BusFault
 
@@ -185,16 +185,12 @@ class _NoisyWrite:
             return
         buf = bytearray(data)
         flips = 0
-        for _ in range(len(buf) * 8):  # cheap enough for the few kB a tick carries
-            if rng.random() < self._ber:
-                i = rng.randrange(len(buf))
-                buf[i] ^= 1 << rng.randrange(8)
-                flips += 1
-            if self._ber < 1e-4:
-                break
-        if self._ber < 1e-4 and rng.random() < self._ber * len(buf) * 8:
-            buf[rng.randrange(len(buf))] ^= 1 << rng.randrange(8)
+        # Poisson arrivals of bit errors along the chunk.
+        pos = rng.expovariate(self._ber) if self._ber > 0 else float("inf")
+        while buf and pos < len(buf) * 8:
+            buf[int(pos) // 8] ^= 1 << (int(pos) % 8)
             flips += 1
+            pos += rng.expovariate(self._ber)
         self.counts["bits_flipped"] += flips
         self._write(bytes(buf))
         if rng.random() < 0.03:
@@ -274,9 +270,8 @@ def link_outages(seed: int = 6, conjunction_days: float = 50.0) -> dict[str, Any
         sim.fsw.link.config = dataclasses.replace(sim.fsw.link.config, carrier_timeout_s=1800.0)
         outages = [
             (400.0, 400.0 + 600.0),  # ten minutes in early cruise
-            (MOI_MET + 2500.0, MOI_MET + 2500.0 + 0.0),  # placeholder, see below
+            (SEPARATION_MET - 3.9 * 3600, SEPARATION_MET - 3.2 * 3600),  # parking orbit
         ]
-        outages = [outages[0], (SEPARATION_MET - 3.9 * 3600, SEPARATION_MET - 3.2 * 3600)]
         sim.link.outages.extend(outages)
         sim.carrier(60.0, 4000.0)
         sim.carrier(SEPARATION_MET - 4 * 3600.0, SEPARATION_MET - 2 * 3600.0)

@@ -197,3 +197,24 @@ def test_udp_link_and_link_tcp_override(
     argv = ["run", "--config", str(config), "--max-seconds", "0.2", "--link-tcp", "127.0.0.1:0"]
     assert main(argv) == 0
     assert "link on tcp 127.0.0.1:" in capsys.readouterr().err
+
+
+def test_unreachable_hardware_exits_1_unless_the_device_is_optional(
+    tmp_path: Path, key: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An optional device (the lidar) on a port that does not exist: fly without it.
+    lidar = 'port = "sim://lidar"\nbaud = 115200\nbackend = "sim"'
+    config = _edited(
+        tmp_path, key, lidar, 'port = "/dev/fsw-no-such-lidar"\nbaud = 115200\nbackend = "hardware"'
+    )
+    assert main(["run", "--config", str(config), "--max-seconds", "0.2"]) == 0
+    capsys.readouterr()
+    # A required one (the IMU) on an I2C bus that will not open here: refuse, naming it.
+    imu = 'name = "imu"\ndriver = "mpu6050"\nbus = 1\naddress = 0x68\nbackend = "sim"'
+    config = _edited(tmp_path, key, imu, imu.replace('"sim"', '"hardware"'))
+    status, err = _run(config, capsys, "--state-dir", str(tmp_path / "second"))
+    if status == 0:
+        pytest.skip("this machine has an I2C bus 1 answering at 0x68")
+    assert status == 1
+    assert "imu" in err and "hardware not reachable" in err
+    assert not (tmp_path / "second").exists()

@@ -31,7 +31,7 @@ class Figure:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        out["target"] = {"text": self.target, "value": self.target_value}
+        out["target"] = {"text": out.pop("target"), "value": out.pop("target_value")}
         return out
 
 
