@@ -22,7 +22,6 @@ from typing import Any, BinaryIO, Protocol
 
 from flight.builtins import EventControl, TimeService
 from flight.clock import Clock, SpacecraftTime
-from flight.commands import CommandSpec
 from flight.datapool import DataPool
 from flight.dictionary import Dictionary
 from flight.dispatcher import Dispatcher, response_message
@@ -34,7 +33,7 @@ from flight.link.service import LinkConfig, LinkService
 from flight.link.transports import Transport
 from flight.messages import Message
 from flight.modes import ModeConfig, ModeMachine, TransitionSpec
-from flight.parameters import ParameterStore, ParamSpec
+from flight.parameters import ParameterStore
 from flight.persistence.archive import Archive
 from flight.persistence.state import StateStore
 from flight.polling import DevicePoller, PollManager
@@ -421,9 +420,3 @@ class FlightSoftware:
                 device.close()
             except Exception as exc:  # closing must go on for the others
                 log.warning("%s: close failed: %s", device.name, exc)
-
-    def command_specs(self) -> list[CommandSpec]:
-        return self.dispatcher.specs
-
-    def parameter_specs(self) -> list[ParamSpec]:
-        return self.params.parameters()

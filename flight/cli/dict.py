@@ -20,8 +20,11 @@ __all__ = ["register"]
 def register(sub: Any) -> None:
     parser = sub.add_parser("dict", help="print the command/telemetry/event/parameter dictionary")
     parser.add_argument("--json", action="store_true", help="one JSON object (for the ground)")
-    parser.add_argument("--mermaid", action="store_true",
-                        help="the mode machine as a Mermaid state diagram (docs/modes.md)")
+    parser.add_argument(
+        "--mermaid",
+        action="store_true",
+        help="the mode machine as a Mermaid state diagram (docs/modes.md)",
+    )
     parser.add_argument("--out", type=Path, help="write to this file instead of stdout")
     parser.set_defaults(func=run)
 

@@ -73,7 +73,6 @@ def run(args: argparse.Namespace) -> int:
             until=args.until,
             speed=args.speed,
             faults=tuple(args.fault),
-            state_dir=state_dir,
             record_downlink=args.record_downlink,
             link_tcp=args.link_tcp,
             progress=not args.quiet and sys.stderr.isatty(),

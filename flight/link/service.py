@@ -20,7 +20,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from flight.commands import Arg, ArgType, CommandError, CommandSpec
 from flight.datapool import DataPool
@@ -317,8 +317,3 @@ class LinkService:
 
     def close(self) -> None:
         self.transport.close()
-
-
-def describe(service: LinkService) -> dict[str, Any]:
-    """Counters for reports: what the uplink refused and what the downlink sent."""
-    return {"uplink": dict(service.uplink.counters), "downlink": vars(service.downlink.stats)}

@@ -156,7 +156,6 @@ class SimOptions:
     until: str | None = None
     speed: float = 0.0
     faults: tuple[str, ...] = ()
-    state_dir: Path | None = None
     record_downlink: Path | None = None
     #: Expose the spacecraft's end of the link on this local TCP port for ``fsw ground`` instead
     #: of flying the scripted ground (bench use, with ``speed`` 1). 0 picks a free port.
@@ -251,7 +250,6 @@ class MissionSim:
             clock=self.clock,
             utc=lambda: UTC_AT_LAUNCH + self.clock.monotonic(),
         )
-        self.ground.subscribe(lambda record: None)
         self.actions: list[_GroundAction] = []
         self.sent = 0
         self.received: list[Message] = []
@@ -476,8 +474,8 @@ class MissionSim:
             self._warp_to(
                 self.clock.monotonic() + ENTRY_COAST_S, self.world.place_at_entry_interface
             )
-        if state.startswith("EDL"):
-            sf = self.world.env.acceleration_mps2
+        if state.startswith("EDL"):  # the flight software's own IMU readings, from its data pool
+            sf = [fsw.pool.value(f"imu.accel_{axis}_mps2", 0.0) for axis in "xyz"]
             self._peak_sensed_g = max(self._peak_sensed_g, math.sqrt(sum(a * a for a in sf)) / G0)
             self._inject_edl_faults(state)
         if self._landed_seen:
@@ -594,7 +592,6 @@ class MissionSim:
         td = truth.touchdown
         responses = [m for m in self.received if m.kind is MessageKind.COMMAND_RESPONSE]
         accepted = sum(1 for m in responses if m.body.get("status") == 0)
-        events = {e.name: e for e in self.fsw.events.recent}
         flight_entry = self.fsw.store.get("mars.entry_detected_met", None)
         flight_td = next(
             (t["met_s"] for t in self.timeline if t.get("dest") == "EDL.TOUCHDOWN"), None
@@ -642,7 +639,6 @@ class MissionSim:
             "world_events": [{"met_s": t, "text": text} for t, text in self.world.events],
             "flight_events": dict(sorted(self.event_counts.items())),
             "boots": self.fsw.boot_count,
-            "last_event": next(reversed(events), None),
             "wall_clock_s": wall_s,
         }
 
