@@ -113,7 +113,7 @@ def _summary(report: dict[str, Any]) -> None:
             f"{edl['flight_peak_sensed_g']:.1f} g sensed"
         )
     print(
-        f"commands         {cmd['sent']} sent, {cmd['accepted']} accepted, "
-        f"{cmd['rejected']} rejected"
+        f"commands         {cmd['sent']} uplinked; {cmd['responses']} responses received "
+        f"(stored-sequence commands included): {cmd['accepted']} OK, {cmd['rejected']} rejected"
     )
     print(f"wall clock       {report['wall_clock_s']:.1f} s")
