@@ -36,7 +36,7 @@ import math
 import os
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO
@@ -94,6 +94,8 @@ class LinkOptions:
     key_file: Path
     key_slot: int
     settings: dict[str, Any]
+    #: Further key slots (rotation): slot -> key file, from ``[link.keys]``.
+    extra_keys: dict[int, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,16 @@ def _link_options(table: Any, base: Path, link_tcp: str | None) -> LinkOptions |
     if not isinstance(key_file, str) or not key_file:
         raise ConfigError("[link].key_file: missing (make one with `fsw keygen --out FILE`)")
     key_path = Path(key_file) if Path(key_file).is_absolute() else base / key_file
+    extra_keys: dict[int, Path] = {}
+    keys = table.get("keys", {})
+    if not isinstance(keys, dict):
+        raise ConfigError("[link.keys] must be a table of slot = key file")
+    for slot, path in keys.items():
+        if not str(slot).isdigit() or not 0 <= int(slot) <= 0xFFFF:
+            raise ConfigError(f"[link.keys]: slot {slot!r} is not a number in 0..65535")
+        if not isinstance(path, str) or not path:
+            raise ConfigError(f"[link.keys].{slot}: {path!r} is not a key file path")
+        extra_keys[int(slot)] = Path(path) if Path(path).is_absolute() else base / path
     return LinkOptions(
         transport=str(transport),
         host=host,
@@ -181,6 +193,7 @@ def _link_options(table: Any, base: Path, link_tcp: str | None) -> LinkOptions |
         key_file=key_path,
         key_slot=_int_field(table, "key_slot", 1, 0, 0xFFFF),
         settings=_link_settings(table),
+        extra_keys=extra_keys,
     )
 
 
@@ -239,6 +252,11 @@ def _open_link(options: LinkOptions) -> Any:
         keyring.load(options.key_slot, options.key_file)
     except KeyFileError as exc:
         raise ConfigError(f"[link].key_file: {exc}") from exc
+    for slot, path in options.extra_keys.items():
+        try:
+            keyring.load(slot, path)
+        except KeyFileError as exc:
+            raise ConfigError(f"[link.keys].{slot}: {exc}") from exc
     try:
         if options.transport == "serial":
             transport: Any = SerialTransport(url=str(options.port), baudrate=options.baud)

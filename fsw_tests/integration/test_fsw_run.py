@@ -218,3 +218,20 @@ def test_unreachable_hardware_exits_1_unless_the_device_is_optional(
     assert status == 1
     assert "imu" in err and "hardware not reachable" in err
     assert not (tmp_path / "second").exists()
+
+
+def test_further_key_slots_for_rotation_come_from_a_keys_table(tmp_path: Path) -> None:
+    from flight.cli.run import ConfigError, _open_link, parse_run_config
+
+    first, second = keygen(tmp_path / "uplink.key"), keygen(tmp_path / "uplink-2.key")
+    link = {"transport": "tcp", "port": 0, "key_file": str(first), "keys": {"2": "uplink-2.key"}}
+    config = parse_run_config({"link": link, "state": {"dir": "s"}}, base=tmp_path, environ={})
+    assert config.link is not None and config.link.extra_keys == {2: second}
+    transport, keyring = _open_link(config.link)
+    try:
+        assert keyring.key(1) != keyring.key(2)
+    finally:
+        transport.close()
+    bad = dict(link, keys={"two": "uplink-2.key"})
+    with pytest.raises(ConfigError, match=r"\[link.keys\]: slot 'two'"):
+        parse_run_config({"link": bad, "state": {"dir": "s"}}, base=tmp_path, environ={})
