@@ -14,7 +14,13 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "SimClock", "SpacecraftTime", "WallClock"]
+__all__ = ["Clock", "SimClock", "SpacecraftTime", "WallClock", "utc_now"]
+
+
+def utc_now() -> float:
+    """Unix seconds from the host's calendar clock: for ground tools' log stamps only (the flight
+    side has no trustworthy calendar and uses :class:`SpacecraftTime`)."""
+    return time.time()
 
 
 class Clock(Protocol):

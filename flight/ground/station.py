@@ -34,12 +34,12 @@ import contextlib
 import difflib
 import json
 import logging
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from flight.clock import utc_now
 from flight.commands import CommandSpec, CommandStatus, ValidationError
 from flight.dictionary import GroundDictionary
 from flight.events import Severity
@@ -104,7 +104,7 @@ class GroundStation:
         transport: the byte stream to the spacecraft.
         clock: what waits sleep on and what ``received`` times come from.
         log_path: append every sent and received item here as JSON lines.
-        utc: wall time for log stamps (default ``time.time``; this is ground code).
+        utc: wall time for log stamps (default the host's calendar clock).
 
     Raises (on construction):
         OSError: the log file cannot be opened.
@@ -128,7 +128,7 @@ class GroundStation:
         self.transport = transport
         self.clock = clock
         self.poll_interval_s = poll_interval_s
-        self._utc = utc or time.time
+        self._utc = utc or utc_now
         self._log: IO[str] | None = (
             open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 - closed by close()
             if log_path is not None

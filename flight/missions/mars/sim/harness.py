@@ -26,7 +26,6 @@ import logging
 import math
 import random
 import sys
-import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from flight.app import FlightSoftware, LinkSetup
-from flight.clock import SimClock
+from flight.clock import SimClock, WallClock
 from flight.dictionary import from_json_dict
 from flight.events import Event, Severity
 from flight.ground.station import GroundStation
@@ -511,8 +510,9 @@ class MissionSim:
             self._reboot()
 
     def run(self) -> dict[str, Any]:
-        wall0 = time.perf_counter()
-        pace0 = (time.monotonic(), self.clock.monotonic())
+        wall = WallClock()  # the simulator's own pacing and timing; the flight side never sees it
+        wall0 = wall.monotonic()
+        pace0 = (wall0, self.clock.monotonic())
         last_progress = 0.0
         try:
             while not self._stop:
@@ -522,9 +522,9 @@ class MissionSim:
                     self._note("sim", f"reached {self.opt.until}: stopping (--until)")
                     break
                 if self.opt.speed > 0:
-                    self._pace(pace0)
-                if self.opt.progress and time.perf_counter() - last_progress > 0.2:
-                    last_progress = time.perf_counter()
+                    self._pace(wall, pace0)
+                if self.opt.progress and wall.monotonic() - last_progress > 0.2:
+                    last_progress = wall.monotonic()
                     self._progress()
         finally:
             self.fsw.stop()
@@ -536,13 +536,11 @@ class MissionSim:
             if self.opt.progress:
                 sys.stderr.write("\r" + " " * 78 + "\r")
             self.bench.close()
-        return self.report(time.perf_counter() - wall0)
+        return self.report(wall.monotonic() - wall0)
 
-    def _pace(self, origin: tuple[float, float]) -> None:
+    def _pace(self, wall: WallClock, origin: tuple[float, float]) -> None:
         wall0, sim0 = origin
-        ahead = (self.clock.monotonic() - sim0) / self.opt.speed - (time.monotonic() - wall0)
-        if ahead > 0:
-            time.sleep(ahead)
+        wall.sleep_until(wall0 + (self.clock.monotonic() - sim0) / self.opt.speed)
 
     # --- output ----------------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
@@ -562,7 +560,8 @@ class MissionSim:
     def _note(self, tag: str, text: str, met: float | None = None) -> None:
         met = self.clock.monotonic() if met is None else met
         days, rem = divmod(met, DAY)
-        hms = time.strftime("%H:%M:%S", time.gmtime(rem))
+        hours, rem = divmod(int(rem), 3600)
+        hms = f"{hours:02d}:{rem // 60:02d}:{rem % 60:02d}"
         if self.opt.progress:
             sys.stderr.write("\r" + " " * 78 + "\r")
         print(f"MET {int(days):3d}d {hms}  {tag:<22} {text}", file=self.opt.out)
