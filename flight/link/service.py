@@ -197,7 +197,10 @@ class LinkService:
                 if not self.transport.connected
                 else "no carrier"
             )
-            self._store.set(_CURSOR_KEY, list(self._archive.end_cursor()))
+            if self._playback is None or self._store.get(_CURSOR_KEY, None) is None:
+                self._store.set(_CURSOR_KEY, list(self._archive.end_cursor()))
+            # else a playback was cut short: its cursor (the last record queued) stays, so the
+            # next pass resumes there instead of skipping what it had not sent yet.
             self._store.commit()
             self._playback = None
             self._pending = None

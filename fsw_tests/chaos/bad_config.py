@@ -37,7 +37,11 @@ class Case:
 
 def _cases() -> list[Case]:
     return [
-        Case("malformed_toml", BASE.replace('[[device]]\nname = "mag"', '[[device]\nname = "mag'), "toml"),
+        Case(
+            "malformed_toml",
+            BASE.replace('[[device]]\nname = "mag"', '[[device]\nname = "mag'),
+            "toml",
+        ),
         Case("unknown_driver", BASE.replace('driver = "bme280"', 'driver = "bme999"'), "bme999"),
         Case(
             "duplicate_address",
@@ -118,9 +122,8 @@ def bad_config(include_run: bool = True) -> dict[str, Any]:
                 if started:
                     problems.append("state store created")
                 line = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
-                detail[f"{case.name}/{command}"] = (
-                    f"exit {proc.returncode}: {line[:160]}"
-                    + (f"  PROBLEMS: {', '.join(problems)}" if problems else "")
+                detail[f"{case.name}/{command}"] = f"exit {proc.returncode}: {line[:160]}" + (
+                    f"  PROBLEMS: {', '.join(problems)}" if problems else ""
                 )
                 if problems:
                     figures["refused_badly_crash"] += 1

@@ -22,5 +22,7 @@ def failures(figures: dict[str, Any]) -> dict[str, Any]:
     return {
         name: value
         for name, value in figures.items()
-        if any(word in name for word in FAILURE_WORDS) and value != 0
+        if any(word in name for word in FAILURE_WORDS)
+        and isinstance(value, int | float)
+        and value != 0
     }

@@ -20,7 +20,6 @@ from typing import Any
 
 from flight.clock import SimClock
 from flight.events import Event
-from flight.missions.mars.modes import State
 from flight.missions.mars.sim import harness
 from flight.missions.mars.sim.harness import DAY, SEPARATION_MET, MissionSim, SimOptions
 from flight.persistence.archive import Archive
@@ -46,14 +45,19 @@ class ChaosSim(MissionSim):
         self.event_names: Counter[str] = Counter()
         self.surface_days = surface_days
         self.no_skip: Callable[[float], bool] = lambda t: False
+        self.link_changes: list[tuple[float, bool]] = []
         super().__init__(SimOptions(seed=seed, progress=False, out=io.StringIO()), state_dir)
 
     def _on_event(self, event: Event) -> None:
         self.event_names[event.name] += 1
+        if event.name in ("link.UP", "link.DOWN"):
+            self.link_changes.append((event.time, event.name == "link.UP"))
         super()._on_event(event)
 
     def _tick(self) -> None:
         super()._tick()
+        if self.clock.monotonic() > SEPARATION_MET + (self.surface_days + 20) * DAY:
+            self._stop = True  # the ground never saw the landing: stop rather than run forever
         for hook in self.hooks:
             hook(self)
 
@@ -92,77 +96,83 @@ def _landing(report: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ category 4: device faults
 
 
+def _device_fault_run(rate: float, seed: int) -> dict[str, Any]:
+    """One mission at one I2C error rate; the landing and the device events."""
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        sim = ChaosSim(seed, Path(tmp))
+        kinds = ("no_ack", "io", "timeout")
+        injected = 0
+        for bus in sim.bench.sim_buses.values():
+            for address in list(bus.devices):
+                bus.inject(address, BusFault(rng.choice(kinds), rate=rate))
+                injected += 1
+        stuck: dict[str, float] = {}
+        faults: Counter[str] = Counter()
+        next_fault = [30.0]
+
+        def hook(s: ChaosSim) -> None:
+            now = s.clock.monotonic()
+            for name, until in list(stuck.items()):
+                if now >= until:
+                    s.bench.models[name].stuck = False
+                    del stuck[name]
+            if now < next_fault[0]:
+                return
+            edl = s.fsw.machine.state.startswith("EDL")
+            next_fault[0] = now + (rng.uniform(5, 40) if edl else rng.uniform(60, 3600))
+            what = rng.randrange(6)
+            lidar = s.bench.models["lidar"]
+            if what < 2:
+                name = rng.choice(["baro", "mag", "imu", "power"])
+                if name not in stuck:
+                    s.bench.models[name].stuck = True
+                    stuck[name] = now + rng.uniform(1.0, 8.0)
+                    faults[f"stuck_{name}"] += 1
+            elif what == 2:
+                lidar.garbage(rng.randrange(1, 64))
+                faults["lidar_garbage"] += 1
+            elif what == 3:
+                lidar.corrupt_next(rng.randrange(1, 20))
+                faults["lidar_corrupt"] += 1
+            elif what == 4:
+                lidar.truncate_next(rng.randrange(1, 10))
+                faults["lidar_truncated"] += 1
+            else:
+                lidar.dropout(rng.uniform(0.2, 3.0))
+                faults["lidar_dropout"] += 1
+
+        sim.hooks.append(hook)
+        try:
+            report = sim.run()
+        except Exception as exc:
+            return {"crash": 1, "error": repr(exc)}
+        result = _landing(report)
+        result.update(
+            {
+                "i2c_error_rate": rate,
+                "addresses_faulted": injected,
+                "injected": dict(faults),
+                "dev_offline_events": sim.event_names["dev.OFFLINE"],
+                "dev_online_events": sim.event_names["dev.ONLINE"],
+                "dev_read_failed_events": sim.event_names["dev.READ_FAILED"],
+                "wall_s": round(report["wall_clock_s"], 1),
+            }
+        )
+        result["crash"] = 0
+        return result
+
+
 def device_faults(rates: tuple[float, ...], seed: int = 4) -> dict[str, Any]:
     """A whole mission per I2C error rate, with stuck chips and a misbehaving LiDAR on top."""
     out: dict[str, Any] = {"crash": 0, "landing_lost": 0}
     for rate in rates:
-        rng = random.Random(seed)
-        with tempfile.TemporaryDirectory() as tmp:
-            sim = ChaosSim(seed, Path(tmp))
-            kinds = ("no_ack", "io", "timeout")
-            injected = 0
-            for bus in sim.bench.sim_buses.values():
-                for address in list(bus.devices):
-                    bus.inject(address, BusFault(rng.choice(kinds), rate=rate))
-                    injected += 1
-            stuck: dict[str, float] = {}
-            faults: Counter[str] = Counter()
-            next_fault = [30.0]
-
-            def hook(s: ChaosSim) -> None:
-                now = s.clock.monotonic()
-                for name, until in list(stuck.items()):
-                    if now >= until:
-                        s.bench.models[name].stuck = False
-                        del stuck[name]
-                if now < next_fault[0]:
-                    return
-                edl = s.fsw.machine.state.startswith("EDL")
-                next_fault[0] = now + (rng.uniform(5, 40) if edl else rng.uniform(60, 3600))
-                what = rng.randrange(6)
-                lidar = s.bench.models["lidar"]
-                if what < 2:
-                    name = rng.choice(["baro", "mag", "imu", "power"])
-                    if name not in stuck:
-                        s.bench.models[name].stuck = True
-                        stuck[name] = now + rng.uniform(1.0, 8.0)
-                        faults[f"stuck_{name}"] += 1
-                elif what == 2:
-                    lidar.garbage(rng.randrange(1, 64))
-                    faults["lidar_garbage"] += 1
-                elif what == 3:
-                    lidar.corrupt_next(rng.randrange(1, 20))
-                    faults["lidar_corrupt"] += 1
-                elif what == 4:
-                    lidar.truncate_next(rng.randrange(1, 10))
-                    faults["lidar_truncated"] += 1
-                else:
-                    lidar.dropout(rng.uniform(0.2, 3.0))
-                    faults["lidar_dropout"] += 1
-
-            sim.hooks.append(hook)
-            try:
-                report = sim.run()
-            except Exception as exc:  # noqa: BLE001 - counted and reported
-                out["crash"] += 1
-                out[f"rate_{rate:g}"] = {"crash": repr(exc)}
-                continue
-            result = _landing(report)
-            result.update(
-                {
-                    "i2c_error_rate": rate,
-                    "addresses_faulted": injected,
-                    "injected": dict(faults),
-                    "dev_offline_events": sim.event_names["dev.OFFLINE"],
-                    "dev_online_events": sim.event_names["dev.ONLINE"],
-                    "dev_read_failed_events": sim.event_names["dev.READ_FAILED"],
-                    "wall_s": round(report["wall_clock_s"], 1),
-                }
-            )
-            # Up to 5 % the redundancy (baro for LiDAR, retries, polling) must carry the landing.
-            if rate <= 0.05 and not result["landed_ok"]:
-                out["landing_lost"] += 1
-            out[f"rate_{rate:g}"] = result
+        result = _device_fault_run(rate, seed)
+        out["crash"] += result.pop("crash")
+        # Up to 5 % the redundancy (baro for LiDAR, retries, polling) must carry the landing.
+        if rate <= 0.05 and not result.get("landed_ok"):
+            out["landing_lost"] += 1
+        out[f"rate_{rate:g}"] = result
     return out
 
 
@@ -237,7 +247,7 @@ def link_noise(seed: int = 5, ber: float = 1e-4) -> dict[str, Any]:
         try:
             report = sim.run()
             crash = 0
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             report, crash = {"final_state": repr(exc), "touchdown": {}}, 1
         counters = dict(uplink.counters)
     out: dict[str, Any] = {
@@ -269,16 +279,19 @@ def link_outages(seed: int = 6, conjunction_days: float = 50.0) -> dict[str, Any
         assert sim.fsw.link is not None
         sim.fsw.link.config = dataclasses.replace(sim.fsw.link.config, carrier_timeout_s=1800.0)
         outages = [
-            (400.0, 400.0 + 600.0),  # ten minutes in early cruise
+            (60.0, 660.0),  # ten minutes in early cruise
             (SEPARATION_MET - 3.9 * 3600, SEPARATION_MET - 3.2 * 3600),  # parking orbit
         ]
         sim.link.outages.extend(outages)
         sim.carrier(60.0, 4000.0)
-        sim.carrier(SEPARATION_MET - 4 * 3600.0, SEPARATION_MET - 2 * 3600.0)
+        sim.carrier(SEPARATION_MET - 4 * 3600.0, SEPARATION_MET + DAY)
+        # Later a pass every two hours: the link drops between passes (carrier timeout), so
+        # playback is also cut short and resumed many times.
+        sim.carrier(SEPARATION_MET + DAY, SEPARATION_MET + 9 * DAY, every_s=7200.0)
         conj: list[tuple[float, float]] = []
 
         def on_surface(s: ChaosSim) -> None:
-            if conj or s.fsw.machine.state != State.SURFACE_OPS:
+            if conj or not s.fsw.machine.state.startswith("SURFACE"):
                 return
             start = s.clock.monotonic() + 3600.0
             conj.append((start, start + conjunction_days * DAY))
@@ -286,30 +299,56 @@ def link_outages(seed: int = 6, conjunction_days: float = 50.0) -> dict[str, Any
             s.carrier(start - 1800.0, start + conjunction_days * DAY + 2 * DAY, every_s=3 * 3600)
 
         sim.hooks.append(on_surface)
+        # An outage blocks both ways: uplink bytes arriving during it are lost too (the harness
+        # checks outages only when bytes leave), so the spacecraft never hears a carrier that
+        # the ground could not have sent through the sun.
+        end = sim.link.spacecraft
+        read = end.read_available
+
+        def blocked_read() -> bytes:
+            data = read()
+            return b"" if sim.link.in_outage(sim.clock.monotonic()) else data
+
+        end.read_available = blocked_read  # type: ignore[method-assign]
         crash = 0
         try:
             report = sim.run()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             report, crash = {"final_state": repr(exc)}, 1
         received = {_key(m.kind, m.id, m.time) for m in sim.received}
         archive = Archive(Path(tmp) / "archive", now=SimClock().monotonic)
         records = [_key(m.kind, m.id, m.time) for m in archive.read()]
         archive.close()
+
+    def known_down(t: float) -> bool:
+        """Whether the flight software had declared the link down at ``t``."""
+        state = False
+        for when, up in sim.link_changes:
+            if when > t:
+                break
+            state = not up
+        return state
+
     windows = [*outages, *conj]
     out: dict[str, Any] = {"crash": crash, "final_state": report.get("final_state")}
-    lost_total = 0
+    lost_total = gap_total = 0
     for i, (a, b) in enumerate(windows):
         inside = [r for r in records if a <= r[2] < b]
-        lost = sum(1 for r in inside if r not in received)
+        missing = [r for r in inside if r not in received]
+        lost = sum(1 for r in missing if known_down(r[2]))
+        gap = len(missing) - lost
         lost_total += lost
+        gap_total += gap
         out[f"outage_{i}"] = {
             "start_met": a,
             "days": round((b - a) / DAY, 4),
             "archived": len(inside),
-            "lost": lost,
+            "lost_after_link_down": lost,
+            "unplayed_before_down_detected": gap,
         }
     outside = [r for r in records if not any(a <= r[2] < b for a, b in windows)]
     out["outage_records_lost"] = lost_total
+    out["outage_records_unplayed_before_detection"] = gap_total
     out["outside_outages_archived"] = len(outside)
     out["outside_outages_not_received"] = sum(1 for r in outside if r not in received)
     out["played_back"] = report.get("link", {}).get("played_back")
@@ -343,7 +382,7 @@ def soak(
         landed: list[float] = []
 
         def on_surface(s: ChaosSim) -> None:
-            if s.fsw.machine.state != State.SURFACE_OPS:
+            if not s.fsw.machine.state.startswith("SURFACE"):
                 return
             now = s.clock.monotonic()
             if not landed:
@@ -360,7 +399,7 @@ def soak(
         crash = 0
         try:
             report = sim.run()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             report, crash = {"final_state": repr(exc)}, 1
     bound = segment_bytes * (max_segments + 1)
     over_archive = sum(1 for _, _, size in samples if size > bound)
@@ -371,6 +410,7 @@ def soak(
         "final_state": report.get("final_state"),
         "surface_days": surface_days,
         "samples": len(samples),
+        "soak_samples_lost": int(len(samples) < 2),
         "archive_bytes_max": max((s for _, _, s in samples), default=0),
         "archive_bound_bytes": bound,
         "archive_over_bound_lost": over_archive,

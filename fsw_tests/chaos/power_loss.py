@@ -109,7 +109,7 @@ class Life:
         state_file = self.state / "state.cbor"
         try:
             store = StateStore(state_file)
-        except Exception as exc:  # noqa: BLE001 - that is the failure counted
+        except Exception as exc:
             self._fail("state_unreadable_lost", repr(exc))
             return
         self.figures[f"state_recovered_{store.recovered_from}"] += 1
@@ -117,9 +117,13 @@ class Life:
             self._fail("state_lost", f"recovered from {store.recovered_from}")
         mode = store.get("mode.state")
         history = [line[1] for line in _read_log(self.log) if line[0] in ("T", "B")]
-        if mode is not None and history and mode != history[-1]:
-            if store.get("mode.previous") != history[-1]:
-                self._fail("mode_lost", f"stored {mode}, last logged {history[-1]}")
+        if (
+            mode is not None
+            and history
+            and mode != history[-1]
+            and store.get("mode.previous") != history[-1]
+        ):
+            self._fail("mode_lost", f"stored {mode}, last logged {history[-1]}")
         self.stored_mode = mode if isinstance(mode, str) else None
         try:
             archive = Archive(self.state / "archive", now=SimClock().monotonic)
@@ -127,7 +131,7 @@ class Life:
             segments = set(archive.segments)
             self.figures["archive_corrupt_spans"] += archive.corrupt_spans
             archive.close()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail("archive_unreadable_lost", repr(exc))
             return
         for cursor, record in self.snapshot.items():
