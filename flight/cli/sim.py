@@ -7,6 +7,7 @@ operations, closed loop, faster than real time. See :mod:`flight.missions.mars.s
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import sys
@@ -50,7 +51,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flight.missions.mars.sim.harness import MissionSim, SimOptions, to_jsonable
+    from flight.missions.mars.sim.harness import to_jsonable
 
     if args.speed < 0:
         print("fsw sim: --speed must be >= 0", file=sys.stderr)
@@ -61,13 +62,29 @@ def run(args: argparse.Namespace) -> int:
         except ImportError:
             print("fsw sim: --plot needs matplotlib (pip install 'fsw[plot]')", file=sys.stderr)
             return 2
+    flight_log = logging.getLogger("flight")
+    saved_level = flight_log.level
     if not args.verbose:
         # The timeline shows every event worth reading; the same events as log lines would
         # interleave with it.
-        logging.getLogger("flight").setLevel(logging.ERROR)
+        flight_log.setLevel(logging.ERROR)
+    try:
+        report = _fly(args)
+    finally:
+        flight_log.setLevel(saved_level)  # in-process callers (tests) keep their logging
+    if args.report is not None:
+        args.report.write_text(json.dumps(to_jsonable(report), indent=2) + "\n")
+    _summary(report)
+    landed = report["final_state"].startswith("SURFACE")
+    wanted = args.until is None or report["final_state"].startswith(args.until)
+    return 0 if (landed or args.until) and wanted else 1
+
+
+def _fly(args: argparse.Namespace) -> dict[str, Any]:
+    from flight.missions.mars.sim.harness import MissionSim, SimOptions
+
     with tempfile.TemporaryDirectory(prefix="fsw-sim-") as tmp:
         state_dir = args.state_dir or Path(tmp)
-        out = open("/dev/null", "w") if args.quiet else sys.stdout  # noqa: SIM115
         options = SimOptions(
             seed=args.seed,
             until=args.until,
@@ -76,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             record_downlink=args.record_downlink,
             link_tcp=args.link_tcp,
             progress=not args.quiet and sys.stderr.isatty(),
-            out=out,
+            out=io.StringIO() if args.quiet else sys.stdout,
         )
         sim = MissionSim(options, state_dir)
         report = sim.run()
@@ -84,12 +101,7 @@ def run(args: argparse.Namespace) -> int:
             from flight.missions.mars.sim.plot import plot_edl
 
             plot_edl(sim.world.history, sim.timeline, args.plot)
-    if args.report is not None:
-        args.report.write_text(json.dumps(to_jsonable(report), indent=2) + "\n")
-    _summary(report)
-    landed = report["final_state"].startswith("SURFACE")
-    wanted = args.until is None or report["final_state"].startswith(args.until)
-    return 0 if (landed or args.until) and wanted else 1
+    return report
 
 
 def _summary(report: dict[str, Any]) -> None:

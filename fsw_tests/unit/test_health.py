@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -78,6 +79,7 @@ def test_without_systemd_everything_is_a_quiet_no_op():
 
 
 def test_socket_errors_are_logged_not_raised(caplog):
+    caplog.set_level(logging.WARNING, logger="flight.health")
     notifier = SystemdNotifier({"NOTIFY_SOCKET": "/tmp/fsw-no-such-dir/notify"})
     assert notifier.ready() is False
     assert notifier.errors == 1
