@@ -145,3 +145,15 @@ def test_an_unknown_fault_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown fault"):
         MissionSim(SimOptions(faults=("gremlins",), progress=False), tmp_path)
     assert set(FAULTS) == {"lidar_dropout", "imu_bus_errors", "reboot_edl", "link_loss"}
+
+
+def test_fsw_sim_writes_a_report_and_an_edl_plot(tmp_path: Path, capsys: Any) -> None:
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra (matplotlib)")
+    from flight.cli import main
+
+    report, plot = tmp_path / "r.json", tmp_path / "edl.png"
+    argv = ["sim", "--quiet", "--seed", "1", "--until", "SURFACE"]
+    assert main([*argv, "--report", str(report), "--plot", str(plot)]) == 0
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert '"final_state": "SURFACE.EGRESS"' in report.read_text()
+    assert "touchdown" in capsys.readouterr().out

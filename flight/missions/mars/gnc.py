@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from flight.missions.mars.constants import GM, MARS_G0, MARS_RADIUS_M
+
 __all__ = [
     "MARS_GM",
     "MARS_RADIUS_M",
@@ -33,9 +35,10 @@ __all__ = [
     "altitude_from_pressure",
 ]
 
-MARS_SURFACE_GRAVITY = 3.71  # m/s^2, the one value used project-wide (reference/mars.md)
-MARS_RADIUS_M = 3_389_500.0
-MARS_GM = 4.2828e13  # m^3/s^2
+# The same constants the simulator's world uses: the flight software knows Mars as well as the
+# simulator does; what it does not know is where it is.
+MARS_SURFACE_GRAVITY = MARS_G0
+MARS_GM = GM
 
 # Reference atmosphere for barometric backup altitude (NASA Glenn fit, reference/mars.md).
 _P0_PA = 699.0

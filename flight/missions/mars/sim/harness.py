@@ -38,7 +38,7 @@ from flight.dictionary import from_json_dict
 from flight.events import Event, Severity
 from flight.ground.station import GroundStation
 from flight.link.ground import CommandEncoder, TelemetryDecoder
-from flight.link.sdls import KeyRing, MemoryCounterStore, write_key
+from flight.link.sdls import KeyRing, MemoryCounterStore, generate_key, write_key
 from flight.link.service import LinkConfig
 from flight.link.transports import TcpServerTransport, Transport
 from flight.messages import Message, MessageKind
@@ -175,8 +175,10 @@ def build_reference_software(state_dir: Path) -> FlightSoftware:
     clock = SimClock()
     world = MarsEnvironment(seed=0)
     bench = build(mars_device_map(), clock=clock, env=world.env, seed=0)
+    # A throwaway key: nothing is ever sent on this link; it exists so the link's commands,
+    # events and channels are part of the exported dictionary.
     link = LinkSetup(
-        transport=LightTimeLink(clock).spacecraft, keyring=KeyRing({KEY_SLOT: bytes(32)})
+        transport=LightTimeLink(clock).spacecraft, keyring=KeyRing({KEY_SLOT: generate_key()})
     )
     fsw = FlightSoftware(
         clock=clock,
