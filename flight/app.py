@@ -248,6 +248,8 @@ class FlightSoftware:
             monitors=[m.name for m in self.faults.monitors],
         )
         self.events.subscribe(self._on_event)
+        for early in list(self.events.recent):  # raised while building (a recovered state file)
+            self._on_event(early)
         self.dispatcher.subscribe(lambda r: self.emit(response_message(r, self.met())))
         self._last_met_commit = -MET_COMMIT_S
         self.started = False
