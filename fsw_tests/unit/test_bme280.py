@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flight.clock import SimClock
+from fsw_tests.chip_rig import ChipRig, make_chip_rig
 from hal.drivers import driver_class
 from hal.drivers.bme280 import BME280, BME280Reading
 from hal.drivers.bme280_compensation import compensate_pressure, compensate_temperature
@@ -20,7 +18,7 @@ from hal.errors import (
     NoAckError,
 )
 from hal.i2c import I2CBus
-from hal.sim import BusFault, Environment, SimSMBus, model_class
+from hal.sim import BusFault, SimSMBus, model_class
 from hal.sim.bme280 import DATASHEET_CALIBRATION, BME280Model
 from hal.sim.mpu6050 import MPU6050Model
 
@@ -31,28 +29,11 @@ PA_PER_COUNT = 0.23
 DEGC_PER_COUNT = 0.00033
 
 
-@dataclass
-class Rig:
-    clock: SimClock
-    env: Environment
-    smbus: SimSMBus
-    bus: I2CBus
-    model: BME280Model
-
-    def driver(self, **options) -> BME280:
-        return BME280(self.bus, ADDRESS, name="baro", clock=self.clock, **options)
-
-    def raw(self, register: int, length: int = 1) -> bytes:
-        return self.bus.read_block(ADDRESS, register, length)
+Rig = ChipRig[BME280Model, BME280]
 
 
 def make_rig(**model_options) -> Rig:
-    clock = SimClock()
-    env = Environment()
-    smbus = SimSMBus()
-    model = BME280Model(env, clock=clock, **model_options)
-    smbus.attach(ADDRESS, model)
-    return Rig(clock, env, smbus, I2CBus(smbus, name="i2c-1"), model)
+    return make_chip_rig(BME280Model, BME280, ADDRESS, "baro", **model_options)
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flight.clock import SimClock
+from fsw_tests.chip_rig import ChipRig, make_chip_rig
 from hal.drivers import driver_class
 from hal.drivers.lis3mdl import LIS3MDL, LIS3MDLReading, raw_to_celsius, raw_to_tesla
 from hal.errors import (
@@ -20,7 +19,7 @@ from hal.errors import (
     NoAckError,
 )
 from hal.i2c import I2CBus
-from hal.sim import BusFault, Environment, SimSMBus, model_class
+from hal.sim import BusFault, SimSMBus, model_class
 from hal.sim.bme280 import BME280Model
 from hal.sim.lis3mdl import LIS3MDLModel
 
@@ -29,28 +28,11 @@ ADDRESS = 0x1C
 SENSITIVITY = {4: 6842, 8: 3421, 12: 2281, 16: 1711}
 
 
-@dataclass
-class Rig:
-    clock: SimClock
-    env: Environment
-    smbus: SimSMBus
-    bus: I2CBus
-    model: LIS3MDLModel
-
-    def driver(self, **options) -> LIS3MDL:
-        return LIS3MDL(self.bus, ADDRESS, name="mag", clock=self.clock, **options)
-
-    def raw(self, register: int, length: int = 1) -> bytes:
-        return self.bus.read_block(ADDRESS, register, length)
+Rig = ChipRig[LIS3MDLModel, LIS3MDL]
 
 
 def make_rig() -> Rig:
-    clock = SimClock()
-    env = Environment()
-    smbus = SimSMBus()
-    model = LIS3MDLModel(env, clock=clock)
-    smbus.attach(ADDRESS, model)
-    return Rig(clock, env, smbus, I2CBus(smbus, name="i2c-1"), model)
+    return make_chip_rig(LIS3MDLModel, LIS3MDL, ADDRESS, "mag")
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flight.clock import SimClock
+from fsw_tests.chip_rig import ChipRig, make_chip_rig
 from hal.drivers import driver_class
 from hal.drivers.mpu6050 import (
     MPU6050,
@@ -26,7 +25,7 @@ from hal.errors import (
     NoAckError,
 )
 from hal.i2c import I2CBus
-from hal.sim import STANDARD_GRAVITY, BusFault, Environment, SimSMBus, model_class
+from hal.sim import STANDARD_GRAVITY, BusFault, SimSMBus, model_class
 from hal.sim.lis3mdl import LIS3MDLModel
 from hal.sim.mpu6050 import MPU6050Model
 
@@ -37,28 +36,11 @@ ACCEL_LSB = {2: 16384, 4: 8192, 8: 4096, 16: 2048}
 GYRO_LSB = {250: 131.0, 500: 65.5, 1000: 32.8, 2000: 16.4}
 
 
-@dataclass
-class Rig:
-    clock: SimClock
-    env: Environment
-    smbus: SimSMBus
-    bus: I2CBus
-    model: MPU6050Model
-
-    def driver(self, **options) -> MPU6050:
-        return MPU6050(self.bus, ADDRESS, name="imu", clock=self.clock, **options)
-
-    def raw(self, register: int, length: int = 1) -> bytes:
-        return self.bus.read_block(ADDRESS, register, length)
+Rig = ChipRig[MPU6050Model, MPU6050]
 
 
 def make_rig() -> Rig:
-    clock = SimClock()
-    env = Environment()
-    smbus = SimSMBus()
-    model = MPU6050Model(env, clock=clock)
-    smbus.attach(ADDRESS, model)
-    return Rig(clock, env, smbus, I2CBus(smbus, name="i2c-1"), model)
+    return make_chip_rig(MPU6050Model, MPU6050, ADDRESS, "imu")
 
 
 @pytest.fixture
