@@ -4,7 +4,7 @@ The flight side builds a :class:`Dictionary` from its components (anything with 
 ``commands()``, ``channels()``, ``packets()``, ``events()``, ``parameters()`` methods), checks it
 for clashing ids and names, and exports it as JSON (``fsw dict --json``). The ground console
 loads that JSON into a read-only :class:`GroundDictionary` to send commands by name and to
-decode telemetry packets (``{"v": [...]}`` in the packet's channel order), events and responses.
+decode telemetry packets (a value list in the packet's channel order), events and responses.
 
 JSON layout (one object, version implied by the keys)::
 
@@ -408,19 +408,18 @@ class GroundDictionary:
         return [self._chan[name] for name in self.packet(key).channels]
 
     def unpack(self, packet_id: int, body: Any) -> dict[str, Any]:
-        """Channel name -> value for one telemetry message body ``{"v": [...]}``.
+        """Channel name -> value for one telemetry message body (the values in channel order).
 
         Raises:
             KeyError: unknown packet.
             ValueError: the body is not a value list of the packet's length.
         """
         spec = self.packet(packet_id)
-        values = body.get("v") if isinstance(body, dict) else None
-        if not isinstance(values, list) or len(values) != len(spec.channels):
+        if not isinstance(body, list) or len(body) != len(spec.channels):
             raise ValueError(
                 f"packet {spec.name}: body does not match its {len(spec.channels)} channels"
             )
-        return dict(zip(spec.channels, values, strict=True))
+        return dict(zip(spec.channels, body, strict=True))
 
     def event(self, event_id: int) -> EventSpec:
         """Raises: KeyError: unknown."""

@@ -8,8 +8,7 @@ archive stores the same messages, so playback re-sends exactly what realtime wou
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["Message", "MessageKind"]
 
@@ -22,9 +21,11 @@ class MessageKind(enum.IntEnum):
     FILE = 4
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """One downlink item.
+
+    Immutable, and a named tuple rather than a frozen dataclass because telemetry makes one per
+    packet per tick: a frozen dataclass's ``__init__`` costs twice as much.
 
     Attributes:
         kind: what it is; decides the APID range and priority.

@@ -3,9 +3,10 @@
 A :class:`ChannelSpec` names one value (type, units, yellow and red limits) and the data-pool key it
 is read from. A :class:`PacketSpec` groups channels and says how often to send them in each mode.
 :class:`TelemetryManager` is called once per base tick with the current mode; it returns the packets
-that are due as :class:`~flight.messages.Message` objects whose body is ``{"v": [value, ...]}`` in
-the packet's channel order (the dictionary tells the ground what each position means; ``None``
-marks a value that is missing, invalid or of the wrong type).
+that are due as :class:`~flight.messages.Message` objects whose body is the list of values in the
+packet's channel order (the dictionary tells the ground what each position means; ``None`` marks a
+value that is missing, invalid or of the wrong type). A plain list, not a map, because it is the
+cheapest CBOR form and the ground needs the dictionary to read it anyway.
 
 Scheduling is by time (``now``), not by counting ticks, so a late or skipped tick does not change
 the rate, and a rate change (by command or by a mode change) takes effect at the next call: the next
@@ -28,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
 from types import MappingProxyType
 from typing import Any
 
@@ -137,8 +139,6 @@ def _as_bool(value: Any) -> bool | None:
 def _as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
-
-_UNSET = object()
 
 #: Channel type -> conversion of a pool value to what is sent (``None``: not that type).
 _COERCE: dict[str, Callable[[Any], Any]] = {
@@ -252,6 +252,74 @@ class _LimitState:
     worst: int = 0
 
 
+#: Channel type -> the one Python type a value of it arrives as when nothing needs converting.
+_EXACT: dict[str, type] = {"float": float, "int": int, "bool": bool, "str": str}
+
+
+#: Distinct value-type combinations remembered per packet (see :class:`_PacketPlan`).
+_MAX_VERDICTS = 32
+_NONE_TYPE = type(None)
+_UNJUDGED: Any = object()
+
+
+@dataclass
+class _PacketPlan:
+    """One packet's sampling, resolved once at registration.
+
+    Sampling runs every tick for every due packet, so the common case is a few C-level calls: one
+    pool read for all channels, a lookup of the values' type combination, and one sum that is
+    finite only if every float is. Whether a type combination is already what the dictionary
+    declares (each value of its channel's type, or ``None``) is worked out once and remembered;
+    a packet holding a value of another type, or a NaN or infinity, takes the per-value
+    conversion, which gives the same result as :meth:`ChannelSpec.coerce` on each value.
+    """
+
+    spec: PacketSpec
+    state: _PacketState
+    rates: dict[str, float]
+    read: Callable[[], tuple[Any, ...]]
+    types: tuple[type, ...]
+    coerce: tuple[Callable[[Any], Any], ...]
+    #: Observed value types -> the positions holding floats (to check they are finite), or
+    #: ``None`` when some value must be converted.
+    verdicts: dict[tuple[type, ...], tuple[bool, ...] | None] = field(default_factory=dict)
+
+    def values(self) -> list[Any]:
+        raw = self.read()
+        kinds = tuple(map(type, raw))
+        floats = self.verdicts.get(kinds, _UNJUDGED)
+        if floats is _UNJUDGED:
+            floats = self._judge(kinds)
+        if floats is not None and math.isfinite(sum(compress(raw, floats))):
+            return list(raw)
+        return [
+            None if v is None else convert(v) for convert, v in zip(self.coerce, raw, strict=True)
+        ]
+
+    def _judge(self, kinds: tuple[type, ...]) -> tuple[bool, ...] | None:
+        exact = all(k is t or k is _NONE_TYPE for k, t in zip(kinds, self.types, strict=True))
+        floats = tuple(k is float for k in kinds) if exact else None
+        if len(self.verdicts) < _MAX_VERDICTS:
+            self.verdicts[kinds] = floats
+        return floats
+
+
+@dataclass
+class _LimitPlan:
+    """One limited channel: ``low..high`` is where it is inside every limit (level 0)."""
+
+    spec: ChannelSpec
+    state: _LimitState
+    low: float
+    high: float
+
+
+def _inner_bounds(spec: ChannelSpec) -> tuple[float, float]:
+    lows = [-math.inf] + [lim[0] for lim in (spec.yellow, spec.red) if lim and lim[0] is not None]
+    highs = [math.inf] + [lim[1] for lim in (spec.yellow, spec.red) if lim and lim[1] is not None]
+    return max(lows), min(highs)
+
+
 class TelemetryManager:
     """Samples channels from the data pool and emits the packets that are due.
 
@@ -269,11 +337,10 @@ class TelemetryManager:
         self._channel_ids: dict[int, ChannelSpec] = {}
         self._packets: dict[int, PacketSpec] = {}
         self._packet_names: dict[str, PacketSpec] = {}
-        self._rates: dict[int, dict[str, float]] = {}
-        self._state: dict[int, _PacketState] = {}
-        self._limits: dict[str, _LimitState] = {}
-        #: Channel name -> (data-pool key, conversion): resolved once, read on every tick.
-        self._readers: dict[str, tuple[str, Callable[[Any], Any]]] = {}
+        #: By packet id, in id order (the order packets are emitted in).
+        self._plans: dict[int, _PacketPlan] = {}
+        self._limit_plans: list[_LimitPlan] = []
+        self._read_limited: Callable[[], tuple[Any, ...]] = tuple
 
     # -- registry ---------------------------------------------------------------------------
 
@@ -286,9 +353,9 @@ class TelemetryManager:
             raise ValueError(f"{spec.name}: channel id 0x{spec.id:04X} already used by {other}")
         self._channels[spec.name] = spec
         self._channel_ids[spec.id] = spec
-        self._readers[spec.name] = (spec.key, _COERCE[spec.type])
         if spec.yellow or spec.red:
-            self._limits[spec.name] = _LimitState()
+            self._limit_plans.append(_LimitPlan(spec, _LimitState(), *_inner_bounds(spec)))
+            self._read_limited = self._pool.reader([p.spec.key for p in self._limit_plans])
 
     def register_packet(self, spec: PacketSpec) -> None:
         """Raises: ValueError: id or name taken, or a channel that is not registered."""
@@ -302,8 +369,16 @@ class TelemetryManager:
             raise ValueError(f"packet {spec.name} already registered")
         self._packets[spec.id] = spec
         self._packet_names[spec.name] = spec
-        self._rates[spec.id] = dict(spec.rates_hz)
-        self._state[spec.id] = _PacketState()
+        channels = [self._channels[name] for name in spec.channels]
+        plan = _PacketPlan(
+            spec,
+            _PacketState(),
+            dict(spec.rates_hz),
+            self._pool.reader([c.key for c in channels]),
+            tuple(_EXACT[c.type] for c in channels),
+            tuple(_COERCE[c.type] for c in channels),
+        )
+        self._plans = dict(sorted({**self._plans, spec.id: plan}.items()))
 
     @property
     def channels(self) -> list[ChannelSpec]:
@@ -334,7 +409,7 @@ class TelemetryManager:
         Raises:
             KeyError: no such packet.
         """
-        rates = self._rates[self.packet(packet).id]
+        rates = self._plans[self.packet(packet).id].rates
         return rates.get(mode, rates.get("*", 0.0))
 
     def set_rate(self, packet: int | str, rate_hz: float, mode: str = "*") -> None:
@@ -348,7 +423,7 @@ class TelemetryManager:
         _check_rate(f"{spec.name} rate", rate_hz)
         if not mode:
             raise ValueError("mode must not be empty")
-        self._rates[spec.id][mode] = float(rate_hz)
+        self._plans[spec.id].rates[mode] = float(rate_hz)
         self._events.emit(EV_RATE_CHANGED, packet=spec.name, mode=mode, rate_hz=float(rate_hz))
 
     # -- sampling ---------------------------------------------------------------------------
@@ -368,33 +443,28 @@ class TelemetryManager:
     def sample(self, mode: str) -> list[Message]:
         """Check limits and return the packets due now in ``mode``, by packet id."""
         now = self._now()
-        values: dict[str, Any] = {}
-        readers = self._readers
-        pool_get = self._pool.get
-
-        def current(name: str) -> Any:
-            # Each channel is read and converted once per call, however many packets carry it.
-            value = values.get(name, _UNSET)
-            if value is _UNSET:
-                key, convert = readers[name]
-                sample = pool_get(key)
-                value = None if sample is None or not sample.valid else convert(sample.value)
-                values[name] = value
-            return value
-
-        for name, limit_state in self._limits.items():
-            self._check_limit(self._channels[name], current(name), limit_state)
+        for limit, value in zip(self._limit_plans, self._read_limited(), strict=True):
+            if (
+                limit.state.level == 0
+                and (type(value) is float or type(value) is int)
+                and limit.low <= value <= limit.high
+            ):
+                continue  # inside every limit and was before: nothing can change
+            channel = limit.spec
+            self._check_limit(
+                channel, None if value is None else channel.coerce(value), limit.state
+            )
 
         out: list[Message] = []
-        for packet_id in sorted(self._packets):
-            spec = self._packets[packet_id]
-            state = self._state[packet_id]
-            rates = self._rates[packet_id]
-            rate = rates.get(mode, rates.get("*", 0.0))
+        for packet_id, plan in self._plans.items():
+            spec, state, rates = plan.spec, plan.state, plan.rates
+            rate = rates.get(mode)
+            if rate is None:
+                rate = rates.get("*", 0.0)
             periodic = self._periodic_due(state, rate, now)
             if not (periodic or spec.on_change):
                 continue  # not due: do not even read its channels (this runs every tick)
-            packet_values = [current(c) for c in spec.channels]
+            packet_values = plan.values()
             changed = (
                 spec.on_change
                 and packet_values != state.last_values
@@ -404,7 +474,7 @@ class TelemetryManager:
             )
             if not (periodic or changed):
                 continue
-            out.append(Message(MessageKind.TELEMETRY, packet_id, now, {"v": packet_values}))
+            out.append(Message(MessageKind.TELEMETRY, packet_id, now, packet_values))
             self._schedule(state, rate, now, periodic)
             state.last_sent = now
             state.last_values = packet_values

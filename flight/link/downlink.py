@@ -35,9 +35,7 @@ from flight.events import EventLog, EventSpec, Severity
 from flight.link.framesync import ASM
 from flight.link.spacepacket import (
     PacketError,
-    SequenceCounters,
-    message_to_packet,
-    playback_packet,
+    Packetizer,
 )
 from flight.link.tmframe import PLAYBACK_VCID, REALTIME_VCID, TmFramer
 from flight.messages import Message, MessageKind
@@ -155,7 +153,7 @@ class Downlink:
         self._events = events
         self._queues: dict[Priority, deque[bytes]] = {p: deque() for p in Priority}
         self._playback: deque[bytes] = deque()
-        self._counters = SequenceCounters()
+        self._packetizer = Packetizer()
         self._tokens = float(self._capacity)
         self._last: float | None = None
         self._contended = {REALTIME_VCID: 0, PLAYBACK_VCID: 0}
@@ -193,7 +191,7 @@ class Downlink:
     def send(self, msg: Message) -> None:
         """Queue a realtime message; never raises (a refused message is logged and counted)."""
         try:
-            packet = message_to_packet(msg, self._counters)
+            packet = self._packetizer.realtime(msg)
         except (PacketError, KeyError) as exc:
             self.stats.encode_errors += 1
             log.error("downlink cannot encode %s %s: %s", msg.kind, msg.id, exc)
@@ -217,7 +215,7 @@ class Downlink:
         if len(self._playback) >= self._playback_limit:
             return False
         try:
-            self._playback.append(playback_packet(msg, self._counters))
+            self._playback.append(self._packetizer.playback(msg))
         except (PacketError, KeyError) as exc:
             self.stats.encode_errors += 1
             log.error("downlink cannot encode playback %s %s: %s", msg.kind, msg.id, exc)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import enum
 import math
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,7 @@ __all__ = [
     "Apid",
     "PacketError",
     "PacketType",
+    "Packetizer",
     "SequenceCounters",
     "SequenceFlags",
     "SpacePacket",
@@ -241,38 +243,92 @@ def _data_for(msg: Message, apid: int) -> Any:
     return [msg.time, msg.id, msg.body]
 
 
-def _encode(value: Any) -> bytes:
-    try:
-        return codec.encode(value)
-    except codec.CodecError as exc:
-        raise PacketError(f"cannot encode message: {exc}") from exc
+#: A TM packet's primary header: APID (version, type and secondary header flag all 0), flags
+#: and count, data length - 1.
+_TM_HEADER = struct.Struct(">HHH")
+_UNSEGMENTED = SequenceFlags.UNSEGMENTED << 14
+_TELEMETRY_BASE = int(Apid.TELEMETRY_BASE)
+#: CBOR initial byte of a two-element array: the ``[time, body]`` of a telemetry packet.
+_PAIR = b"\x82"
+
+
+class Packetizer:
+    """Turns flight messages into TM space packets for one downlink.
+
+    It owns the per-APID sequence counts, so the ground sees a gap wherever a packet is lost, and
+    it is built for the telemetry path, which runs for every packet of every tick: one reused CBOR
+    encoder, the header packed by one :mod:`struct` call, and the time stamp encoded once for all
+    the packets of a tick (they share it) and prefixed to each body. The bytes are those of
+    :meth:`SpacePacket.encode` over the canonical CBOR of the data fields in the module docstring.
+    """
+
+    def __init__(self, counters: SequenceCounters | None = None) -> None:
+        self.counters = counters if counters is not None else SequenceCounters()
+        self._cbor = codec.reusable_encoder()
+        self._stamp_of: object = None
+        self._stamp = b""
+
+    def realtime(self, msg: Message) -> bytes:
+        """The message as a TM space packet on its kind's APID.
+
+        Raises:
+            PacketError: an id out of range or a body CBOR cannot carry (a software bug upstream).
+        """
+        kind, ident, time, body = msg
+        plain = (
+            kind is MessageKind.TELEMETRY and type(ident) is int and 0 <= ident <= MAX_TELEMETRY_ID
+        )
+        apid = _TELEMETRY_BASE + ident if plain else _apid_for(msg)
+        try:
+            if plain:
+                if time is not self._stamp_of:
+                    self._stamp = _PAIR + self._cbor(time)
+                    self._stamp_of = time
+                data = self._stamp + self._cbor(body)
+            else:
+                data = self._cbor(_data_for(msg, apid))
+        except codec.ENCODE_ERRORS as exc:
+            raise PacketError(f"cannot encode message: {exc}") from exc
+        return self._packet(apid, data)
+
+    def playback(self, msg: Message) -> bytes:
+        """An archived message wrapped for re-sending on the playback APID.
+
+        Raises:
+            PacketError: as :meth:`realtime`.
+        """
+        _apid_for(msg)  # the same id checks as realtime
+        try:
+            data = self._cbor([int(msg.kind), msg.id, msg.time, msg.body])
+        except codec.ENCODE_ERRORS as exc:
+            raise PacketError(f"cannot encode message: {exc}") from exc
+        return self._packet(Apid.PLAYBACK, data)
+
+    def _packet(self, apid: int, data: bytes) -> bytes:
+        if len(data) > MAX_DATA_LEN:
+            raise PacketError(f"data field of {len(data)} bytes outside 1..{MAX_DATA_LEN}")
+        # Counted only once the packet is known to be valid, so a refused message leaves no false
+        # gap in the sequence the ground checks.
+        count = self.counters.next(apid)
+        return _TM_HEADER.pack(apid, _UNSEGMENTED | count, len(data) - 1) + data
 
 
 def message_to_packet(msg: Message, counters: SequenceCounters) -> bytes:
-    """A realtime message as a TM space packet on its kind's APID.
+    """A realtime message as a TM space packet (:meth:`Packetizer.realtime`, for one message).
 
     Raises:
-        PacketError: an id out of range or a body CBOR cannot carry (a software bug upstream).
+        PacketError: an id out of range or a body CBOR cannot carry.
     """
-    apid = _apid_for(msg)
-    # Consume the count only once the packet is known to be valid, so a refused message leaves no
-    # false gap in the sequence the ground checks.
-    packet = SpacePacket(apid, counters.peek(apid), _encode(_data_for(msg, apid))).encode()
-    counters.next(apid)
-    return packet
+    return Packetizer(counters).realtime(msg)
 
 
 def playback_packet(msg: Message, counters: SequenceCounters) -> bytes:
-    """An archived message wrapped for re-sending on the playback APID.
+    """An archived message on the playback APID (:meth:`Packetizer.playback`, for one message).
 
     Raises:
         PacketError: as :func:`message_to_packet`.
     """
-    _apid_for(msg)  # the same id checks as realtime
-    data = _encode([int(msg.kind), msg.id, msg.time, msg.body])
-    packet = SpacePacket(Apid.PLAYBACK, counters.peek(Apid.PLAYBACK), data).encode()
-    counters.next(Apid.PLAYBACK)
-    return packet
+    return Packetizer(counters).playback(msg)
 
 
 def _decode_data(data: bytes) -> Any:

@@ -160,7 +160,7 @@ def test_commands_up_and_telemetry_down(name):
         assert [codec.decode(d) for d in got] == [[s, 2, [s * 11]] for s in range(5)]
 
         sent = [Message(MessageKind.COMMAND_RESPONSE, 2, float(s), {"seq": s}) for s in range(5)]
-        sent.append(Message(MessageKind.TELEMETRY, 0x20, 9.0, {"v": list(range(300))}))
+        sent.append(Message(MessageKind.TELEMETRY, 0x20, 9.0, list(range(300))))
         for m in sent:
             downlink.send(m)
         assert until(lambda: len(received) == len(sent), flight_tick, ground_tick)

@@ -22,7 +22,7 @@ PLAYBACK_TARGET = 2000.0
 
 def _message(n: int) -> Message:
     values = [n * 0.1 + i for i in range(10)] + [n, True, "NOMINAL"]
-    return Message(MessageKind.TELEMETRY, 0x1010 + n % 8, n * 0.02, {"v": values})
+    return Message(MessageKind.TELEMETRY, 0x1010 + n % 8, n * 0.02, values)
 
 
 def archive_figures(seconds: float) -> list[Figure]:

@@ -209,12 +209,12 @@ def test_ground_prepares_commands_with_flight_validation() -> None:
 
 def test_ground_unpacks_packet_bodies() -> None:
     g = from_json_dict(build().to_json_dict())
-    assert g.unpack(0x1001, {"v": [1500.0, None, 3]}) == {
+    assert g.unpack(0x1001, [1500.0, None, 3]) == {
         "prop.tank_kpa": 1500.0,
         "prop.valve_open": None,
         "prop.fires": 3,
     }
-    for body in [{"v": [1.0]}, {"x": []}, [1, 2, 3], None]:
+    for body in [[1.0], [1, 2, 3, 4], {"v": [1.0, None, 3]}, (1.0, None, 3), None]:
         with pytest.raises(ValueError):
             g.unpack(0x1001, body)
 

@@ -201,7 +201,7 @@ def test_garbage_and_unknown_packets_are_counted_not_raised(tmp_path: Path) -> N
 def test_older_playback_never_overwrites_newer_values(link) -> None:
     flight, station = link
     station.wait_telemetry("test.bus_voltage_v", lambda v: v == 28.0, 5.0)
-    old = Message(MessageKind.TELEMETRY, 0x1F, -100.0, {"v": [1.0, "SAFE"]})
+    old = Message(MessageKind.TELEMETRY, 0x1F, -100.0, [1.0, "SAFE"])
     assert flight.downlink.send_playback(old)
     flight.downlink.send_playback(
         Message(MessageKind.EVENT, 0x1F00, -100.0, {"sev": 2, "args": {}, "text": "old burn"})

@@ -91,12 +91,12 @@ def test_flight_and_ground_round_trip():
     sent = [
         Message(MessageKind.COMMAND_RESPONSE, 2, 1.0, {"seq": 0, "status": 0}),
         Message(MessageKind.EVENT, 0x0600, 1.5, {"sev": 4, "args": {}, "text": "x"}),
-        Message(MessageKind.TELEMETRY, 0x20, 2.0, {"v": [1.25, None, "ok"]}),
-        Message(MessageKind.TELEMETRY, 0x0710, 2.0, {"v": [1]}),
+        Message(MessageKind.TELEMETRY, 0x20, 2.0, [1.25, None, "ok"]),
+        Message(MessageKind.TELEMETRY, 0x0710, 2.0, [1]),
     ]
     for m in sent:
         down.send(m)
-    archived = Message(MessageKind.TELEMETRY, 0x20, -5.0, {"v": [0]})
+    archived = Message(MessageKind.TELEMETRY, 0x20, -5.0, [0])
     assert down.send_playback(archived)
     for _ in range(20):
         down.tick()

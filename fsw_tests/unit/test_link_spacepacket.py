@@ -17,6 +17,7 @@ from flight.link.spacepacket import (
     MAX_TELEMETRY_ID,
     Apid,
     PacketError,
+    Packetizer,
     PacketType,
     SequenceCounters,
     SequenceFlags,
@@ -184,6 +185,51 @@ def test_playback_round_trip_gives_the_archived_message(msg):
     assert packet_to_message(raw) == msg
 
 
+_APID_OF_KIND = {
+    MessageKind.TELEMETRY: Apid.TELEMETRY_EXTENDED,
+    MessageKind.EVENT: Apid.EVENT,
+    MessageKind.COMMAND_RESPONSE: Apid.COMMAND_RESPONSE,
+    MessageKind.FILE: Apid.FILE,
+}
+
+
+@given(st.lists(messages(), min_size=1, max_size=6), st.booleans())
+def test_packetizer_bytes_are_the_reference_encoding(msgs, shared_time):
+    """The packetizer's shortcuts (a cached time stamp, a struct-packed header) change nothing:
+    each packet is SpacePacket.encode over the canonical CBOR of the documented data field."""
+    if shared_time:  # one tick's telemetry: every message carries the same time object
+        msgs = [m._replace(time=msgs[0].time) for m in msgs]
+    packetizer = Packetizer()
+    reference = SequenceCounters()
+    for msg in msgs:
+        raw = packetizer.realtime(msg)
+        if msg.kind is MessageKind.TELEMETRY and msg.id <= MAX_TELEMETRY_ID:
+            apid, field = Apid.TELEMETRY_BASE + msg.id, [msg.time, msg.body]
+        else:
+            apid, field = _APID_OF_KIND[msg.kind], [msg.time, msg.id, msg.body]
+        expected = SpacePacket(apid, reference.next(apid), codec.encode(field)).encode()
+        assert raw == expected
+
+
+def test_packetizer_stamp_follows_the_time_value_not_just_the_object():
+    packetizer = Packetizer()
+    first = packetizer.realtime(Message(MessageKind.TELEMETRY, 1, 1.0, [1]))
+    again = packetizer.realtime(Message(MessageKind.TELEMETRY, 1, 2.0, [1]))
+    assert codec.decode(SpacePacket.decode(first).data) == [1.0, [1]]
+    assert codec.decode(SpacePacket.decode(again).data) == [2.0, [1]]
+
+
+def test_packetizer_refuses_what_cannot_be_encoded_and_keeps_working():
+    packetizer = Packetizer()
+    with pytest.raises(PacketError, match="cannot encode"):
+        packetizer.realtime(Message(MessageKind.TELEMETRY, 1, 1.0, [object()]))
+    with pytest.raises(PacketError, match="cannot encode"):
+        packetizer.playback(Message(MessageKind.EVENT, 1, 1.0, {1, 2, object()}))
+    raw = packetizer.realtime(Message(MessageKind.TELEMETRY, 1, 1.0, [2.5]))
+    assert SpacePacket.decode(raw).seq_count == 0  # the refusal took no count
+    assert codec.decode(SpacePacket.decode(raw).data) == [1.0, [2.5]]
+
+
 def test_apids_follow_the_message_kind():
     c = SequenceCounters()
 
@@ -202,10 +248,8 @@ def test_apids_follow_the_message_kind():
 
 def test_data_field_layout():
     c = SequenceCounters()
-    tlm = SpacePacket.decode(
-        message_to_packet(Message(MessageKind.TELEMETRY, 7, 2.5, {"v": [1]}), c)
-    )
-    assert codec.decode(tlm.data) == [2.5, {"v": [1]}]
+    tlm = SpacePacket.decode(message_to_packet(Message(MessageKind.TELEMETRY, 7, 2.5, [1]), c))
+    assert codec.decode(tlm.data) == [2.5, [1]]
     ev = SpacePacket.decode(message_to_packet(Message(MessageKind.EVENT, 0x601, 3.0, "x"), c))
     assert codec.decode(ev.data) == [3.0, 0x601, "x"]
     pb = SpacePacket.decode(playback_packet(Message(MessageKind.EVENT, 9, 4.0, 1), c))

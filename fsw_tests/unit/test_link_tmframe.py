@@ -166,6 +166,22 @@ def test_every_packet_comes_back_in_order_per_channel(specs, frame_length, rnd):
     assert deframer.stats.vc_gaps == deframer.stats.mc_gaps == deframer.stats.sync_errors == 0
 
 
+@settings(max_examples=40, deadline=None)
+@given(packet_sizes, st.integers(0, 0x3FF))
+def test_framer_headers_are_what_tm_frame_encodes(specs, scid):
+    """The framer packs headers itself (it is on the telemetry path); TmFrame is the reference."""
+    framer = TmFramer(scid=scid, frame_length=64)
+    frames = [framer.idle_frame()]
+    for i, (vcid, size) in enumerate(specs):
+        framer.add_packet(vcid, packet(0x100 + i, size, count=i))
+        frames.append(framer.next_frame(vcid))
+    for raw in filter(None, frames):
+        frame = TmFrame.decode(raw, frame_length=64)
+        assert frame.scid == scid
+        assert TmFrame(frame.scid, frame.vcid, frame.mc_count, frame.vc_count, frame.fhp,
+                       frame.data).encode() == raw  # fmt: skip
+
+
 def frames_for(sizes, frame_length=64):
     framer = TmFramer(scid=9, frame_length=frame_length)
     packets = [packet(0x100 + i, s, count=i) for i, s in enumerate(sizes)]

@@ -264,14 +264,14 @@ def test_channels_and_packet_feed_telemetry(path: Path) -> None:
     tlm.register_packet(packet)
     assert packet.name == "prm.PARAMS" and packet.on_change
     (msg,) = tlm.sample("CRUISE")
-    assert msg.body == {"v": [1.8, 3, True, "UTOPIA", "TW1"]}
+    assert msg.body == [1.8, 3, True, "UTOPIA", "TW1"]
     assert [c.type for c in rig.store.channels()] == ["float", "int", "bool", "str", "str"]
     rig.clock.advance(1.0)
     assert tlm.sample("CRUISE") == []
     rig.store.set("edl.retries", 6)
     rig.clock.advance(1.0)
     (msg,) = tlm.sample("CRUISE")
-    assert msg.body["v"][1] == 6
+    assert msg.body[1] == 6
 
 
 def test_no_packet_without_parameters() -> None:
