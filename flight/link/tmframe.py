@@ -63,10 +63,10 @@ PLAYBACK_VCID = 1
 IDLE_VCID = 7
 #: Data field status for our frames: no secondary header, packets in order, segment id 0b11.
 _STATUS_BITS = 0b0001_1000
-_MIN_PACKET = PACKET_HEADER_LEN + 1
+_STATUS_MASK = 0b1111_1000
 #: Version and ids, master and virtual channel counts, data field status and first header pointer.
 _HEADER = struct.Struct(">HBBH")
-_STATUS_MASK = 0b1111_1000
+_MIN_PACKET = PACKET_HEADER_LEN + 1
 
 
 class TmFrameError(ValueError):
