@@ -29,7 +29,7 @@ def test_reader_gives_valid_values_in_order_and_none_otherwise() -> None:
     assert read() == (None, "ok", None, None)
     pool.invalidate("a", 3.0)
     assert read() == (None, None, None, None)
-    assert "never.written" not in pool  # reading a missing name does not create it
+    assert "never.written" not in pool  # a read adds no name to the pool
 
 
 def test_reader_of_one_name_is_still_a_tuple() -> None:
