@@ -34,28 +34,55 @@ class _ValidValues(dict[str, Any]):
 class DataPool:
     """Latest-value store; single-threaded like the rest of the executive.
 
-    Besides the samples it keeps a second view, name -> value if valid else ``None``, updated on
-    every write. Telemetry reads dozens of channels per tick; with that view a packet's values come
-    out of one C-level ``itemgetter`` call (:meth:`reader`) instead of a Python loop that unpacks
-    and checks a :class:`Sample` per channel. A write costs one more dict store.
+    Besides the samples it keeps a second view, name -> current value, updated on every write,
+    which :meth:`reader` reads: telemetry takes dozens of channels per tick, and with that view a
+    packet's values come out of one C-level ``itemgetter`` call instead of a Python loop that
+    unpacks and checks a :class:`Sample` per channel. A name with a declared type
+    (:meth:`declare`) is converted when it is written, not each time it is read: a writer, like
+    an F Prime component writing a typed channel, produces a value once, while telemetry and
+    monitors may read it many times. The samples keep the value exactly as written.
     """
 
     def __init__(self) -> None:
         self._samples: dict[str, Sample] = {}
         # Never rebound: the readers handed out by reader() hold a reference to this dict.
         self._valid = _ValidValues()
+        self._convert: dict[str, Callable[[Any], Any]] = {}
+
+    def declare(self, name: str, convert: Callable[[Any], Any]) -> None:
+        """Give :meth:`reader` ``convert(value)`` for ``name`` rather than the value as written.
+
+        ``convert`` returns ``None`` for a value that is not of the declared type. Declaring a
+        name again with the same conversion is allowed (two channels may show one reading).
+
+        Raises:
+            ValueError: ``name`` is already declared with a different conversion.
+        """
+        known = self._convert.get(name)
+        if known is not None and known is not convert:
+            what = getattr(known, "__name__", repr(known))
+            raise ValueError(f"{name} is already declared with another conversion ({what})")
+        self._convert[name] = convert
+        sample = self._samples.get(name)
+        if sample is not None and sample.valid:
+            self._valid[name] = convert(sample.value)
 
     def set(self, name: str, value: Any, time: float, *, valid: bool = True) -> None:
         self._samples[name] = Sample(value, time, valid)
-        self._valid[name] = value if valid else None
+        if not valid:
+            self._valid[name] = None
+            return
+        convert = self._convert.get(name)
+        self._valid[name] = value if convert is None else convert(value)
 
     def update(self, prefix: str, values: Mapping[str, Any], time: float) -> None:
         """Write every field of one reading as ``prefix.field``."""
-        samples, current = self._samples, self._valid
+        samples, current, declared = self._samples, self._valid, self._convert
         for key, value in values.items():
             name = f"{prefix}.{key}"
             samples[name] = Sample(value, time, True)
-            current[name] = value
+            convert = declared.get(name)
+            current[name] = value if convert is None else convert(value)
 
     def invalidate(self, prefix: str, time: float) -> None:
         """Mark ``prefix`` and every ``prefix.*`` entry invalid, keeping the last values visible."""
@@ -68,8 +95,9 @@ class DataPool:
     def reader(self, names: Sequence[str]) -> Callable[[], tuple[Any, ...]]:
         """A function returning the current values of ``names``, in order, as one tuple.
 
-        Each value is as :meth:`value` would give it with its defaults: ``None`` when the entry is
-        missing or invalid. The function stays bound to this pool and sees every later write.
+        Each value is as :meth:`value` would give it with its defaults (``None`` when the entry
+        is missing or invalid), passed through the name's declared conversion if it has one.
+        The function stays bound to this pool and sees every later write.
 
         Raises:
             ValueError: no names.

@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from itertools import compress
 from types import MappingProxyType
 from typing import Any
 
@@ -46,6 +45,10 @@ CHANNEL_TYPES = ("float", "int", "bool", "str")
 MAX_RATE_HZ = 100.0
 #: Tolerance on due times: simulated time built from repeated float additions lands a hair early.
 _EPS_S = 1e-6
+_TELEMETRY = MessageKind.TELEMETRY
+#: Builds a Message from one tuple without the generated ``__new__`` (a third of the cost; the
+#: same object).
+_new_message = tuple.__new__
 
 Limits = tuple[float | None, float | None]
 
@@ -113,6 +116,8 @@ def _outside(value: float, limits: Limits | None) -> bool:
 
 
 def _as_float(value: Any) -> float | None:
+    if type(value) is float:  # the usual case, first: a finite float is kept as it is
+        return value if value - value == 0.0 else None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
@@ -241,7 +246,11 @@ def _check_rate(what: str, rate: Any) -> None:
 @dataclass
 class _PacketState:
     last_sent: float | None = None
-    next_due: float | None = None
+    #: When the next periodic send is due (``-inf``: never sent, so due at once; ``inf``: no
+    #: periodic sends in the current mode).
+    next_due: float = math.inf
+    #: The period ``next_due`` was set for (0: none); a different period in the mode now in
+    #: force means the rate changed, and the next send is due one new period after the last.
     period: float = 0.0
     last_values: list[Any] | None = None
 
@@ -252,56 +261,20 @@ class _LimitState:
     worst: int = 0
 
 
-#: Channel type -> the one Python type a value of it arrives as when nothing needs converting.
-_EXACT: dict[str, type] = {"float": float, "int": int, "bool": bool, "str": str}
-
-
-#: Distinct value-type combinations remembered per packet (see :class:`_PacketPlan`).
-_MAX_VERDICTS = 32
-_NONE_TYPE = type(None)
-_UNJUDGED: Any = object()
-
-
 @dataclass
 class _PacketPlan:
-    """One packet's sampling, resolved once at registration.
+    """One packet, resolved once at registration: its pool reader and schedule.
 
-    Sampling runs every tick for every due packet, so the common case is a few C-level calls: one
-    pool read for all channels, a lookup of the values' type combination, and one sum that is
-    finite only if every float is. Whether a type combination is already what the dictionary
-    declares (each value of its channel's type, or ``None``) is worked out once and remembered;
-    a packet holding a value of another type, or a NaN or infinity, takes the per-value
-    conversion, which gives the same result as :meth:`ChannelSpec.coerce` on each value.
+    The reader gives values already converted to each channel's type: every channel's pool key
+    is declared with its conversion (:meth:`DataPool.declare`), so a value is converted once when
+    it is written rather than on every sampling of every packet that carries it.
     """
 
+    id: int
     spec: PacketSpec
     state: _PacketState
     rates: dict[str, float]
     read: Callable[[], tuple[Any, ...]]
-    types: tuple[type, ...]
-    coerce: tuple[Callable[[Any], Any], ...]
-    #: Observed value types -> the positions holding floats (to check they are finite), or
-    #: ``None`` when some value must be converted.
-    verdicts: dict[tuple[type, ...], tuple[bool, ...] | None] = field(default_factory=dict)
-
-    def values(self) -> list[Any]:
-        raw = self.read()
-        kinds = tuple(map(type, raw))
-        floats = self.verdicts.get(kinds, _UNJUDGED)
-        if floats is _UNJUDGED:
-            floats = self._judge(kinds)
-        if floats is not None and math.isfinite(sum(compress(raw, floats))):
-            return list(raw)
-        return [
-            None if v is None else convert(v) for convert, v in zip(self.coerce, raw, strict=True)
-        ]
-
-    def _judge(self, kinds: tuple[type, ...]) -> tuple[bool, ...] | None:
-        exact = all(k is t or k is _NONE_TYPE for k, t in zip(kinds, self.types, strict=True))
-        floats = tuple(k is float for k in kinds) if exact else None
-        if len(self.verdicts) < _MAX_VERDICTS:
-            self.verdicts[kinds] = floats
-        return floats
 
 
 @dataclass
@@ -339,6 +312,10 @@ class TelemetryManager:
         self._packet_names: dict[str, PacketSpec] = {}
         #: By packet id, in id order (the order packets are emitted in).
         self._plans: dict[int, _PacketPlan] = {}
+        #: The packets with a rate or sent on change in ``_active_mode``, in id order; rebuilt
+        #: when the mode changes or a rate or packet is added (``_active_mode = None``).
+        self._active: list[_PacketPlan] = []
+        self._active_mode: str | None = None
         self._limit_plans: list[_LimitPlan] = []
         self._read_limited: Callable[[], tuple[Any, ...]] = tuple
 
@@ -351,6 +328,7 @@ class TelemetryManager:
         if spec.id in self._channel_ids:
             other = self._channel_ids[spec.id].name
             raise ValueError(f"{spec.name}: channel id 0x{spec.id:04X} already used by {other}")
+        self._pool.declare(spec.key, _COERCE[spec.type])
         self._channels[spec.name] = spec
         self._channel_ids[spec.id] = spec
         if spec.yellow or spec.red:
@@ -371,14 +349,14 @@ class TelemetryManager:
         self._packet_names[spec.name] = spec
         channels = [self._channels[name] for name in spec.channels]
         plan = _PacketPlan(
+            spec.id,
             spec,
             _PacketState(),
             dict(spec.rates_hz),
             self._pool.reader([c.key for c in channels]),
-            tuple(_EXACT[c.type] for c in channels),
-            tuple(_COERCE[c.type] for c in channels),
         )
         self._plans = dict(sorted({**self._plans, spec.id: plan}.items()))
+        self._active_mode = None
 
     @property
     def channels(self) -> list[ChannelSpec]:
@@ -424,6 +402,7 @@ class TelemetryManager:
         if not mode:
             raise ValueError("mode must not be empty")
         self._plans[spec.id].rates[mode] = float(rate_hz)
+        self._active_mode = None
         self._events.emit(EV_RATE_CHANGED, packet=spec.name, mode=mode, rate_hz=float(rate_hz))
 
     # -- sampling ---------------------------------------------------------------------------
@@ -441,72 +420,70 @@ class TelemetryManager:
         return spec.coerce(sample.value)
 
     def sample(self, mode: str) -> list[Message]:
-        """Check limits and return the packets due now in ``mode``, by packet id."""
+        """Check limits and return the packets due now in ``mode``, by packet id.
+
+        This runs every base tick, and the packets that are due run it through CBOR, a space
+        packet and a frame, so it stays a flat loop: limits are skipped with one comparison
+        while a value is inside them, and each packet's due time is one comparison.
+        """
         now = self._now()
         for limit, value in zip(self._limit_plans, self._read_limited(), strict=True):
-            if (
-                limit.state.level == 0
-                and (type(value) is float or type(value) is int)
-                and limit.low <= value <= limit.high
-            ):
-                continue  # inside every limit and was before: nothing can change
-            channel = limit.spec
-            self._check_limit(
-                channel, None if value is None else channel.coerce(value), limit.state
-            )
+            if value is None or (limit.state.level == 0 and limit.low <= value <= limit.high):
+                continue  # missing, or inside every limit and was before: nothing can change
+            self._check_limit(limit.spec, value, limit.state)
 
+        if mode != self._active_mode:
+            self._activate(mode)
         out: list[Message] = []
-        for packet_id, plan in self._plans.items():
-            spec, state, rates = plan.spec, plan.state, plan.rates
+        for plan in self._active:
+            state = plan.state
+            periodic = now >= state.next_due - _EPS_S
+            on_change = plan.spec.on_change
+            if not (periodic or on_change):
+                continue  # not due: do not even read its channels
+            values = list(plan.read())
+            if not periodic and (
+                values == state.last_values
+                or (
+                    state.last_sent is not None
+                    and now - state.last_sent < plan.spec.min_interval_s - _EPS_S
+                )
+            ):
+                continue
+            out.append(_new_message(Message, (_TELEMETRY, plan.id, now, values)))
+            period = state.period
+            if period:
+                # Anchoring on the due time keeps the mean rate exact despite tick jitter; after
+                # a long stall (or a change-triggered send) restart from now instead of bursting
+                # to catch up.
+                due = state.next_due
+                state.next_due = due + period if periodic and now - due < period else now + period
+            state.last_sent = now
+            state.last_values = values
+        return out
+
+    def _activate(self, mode: str) -> None:
+        """Resolve each packet's rate in ``mode``; a changed rate is due one new period after
+        the packet's last send."""
+        active = []
+        for plan in self._plans.values():
+            rates, state = plan.rates, plan.state
             rate = rates.get(mode)
             if rate is None:
                 rate = rates.get("*", 0.0)
-            periodic = self._periodic_due(state, rate, now)
-            if not (periodic or spec.on_change):
-                continue  # not due: do not even read its channels (this runs every tick)
-            packet_values = plan.values()
-            changed = (
-                spec.on_change
-                and packet_values != state.last_values
-                and (
-                    state.last_sent is None or now - state.last_sent >= spec.min_interval_s - _EPS_S
-                )
-            )
-            if not (periodic or changed):
-                continue
-            out.append(Message(MessageKind.TELEMETRY, packet_id, now, packet_values))
-            self._schedule(state, rate, now, periodic)
-            state.last_sent = now
-            state.last_values = packet_values
-        return out
-
-    @staticmethod
-    def _periodic_due(state: _PacketState, rate: float, now: float) -> bool:
-        if rate <= 0:
-            return False
-        period = 1.0 / rate
-        if state.last_sent is None:
-            return True
-        if state.next_due is None or state.period != period:
-            # Rate changed (command or mode): due one new period after the last send.
-            state.next_due = state.last_sent + period
-            state.period = period
-        return now >= state.next_due - _EPS_S
-
-    @staticmethod
-    def _schedule(state: _PacketState, rate: float, now: float, periodic: bool) -> None:
-        if rate <= 0:
-            state.next_due = None
-            return
-        period = 1.0 / rate
-        due = state.next_due
-        # Anchoring on the due time keeps the mean rate exact despite tick jitter; after a long
-        # stall (or a change-triggered send) restart from now instead of bursting to catch up.
-        if periodic and due is not None and state.period == period and now - due < period:
-            state.next_due = due + period
-        else:
-            state.next_due = now + period
-        state.period = period
+            period = 1.0 / rate if rate > 0 else 0.0
+            if period != state.period:
+                state.period = period
+                if not period:
+                    state.next_due = math.inf
+                elif state.last_sent is None:
+                    state.next_due = -math.inf
+                else:
+                    state.next_due = state.last_sent + period
+            if period or plan.spec.on_change:
+                active.append(plan)
+        self._active = active
+        self._active_mode = mode
 
     def _check_limit(self, spec: ChannelSpec, value: Any, state: _LimitState) -> None:
         if value is None:

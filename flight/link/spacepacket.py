@@ -237,19 +237,18 @@ def _apid_for(msg: Message) -> int:
     return _ID_IN_DATA[msg.kind]
 
 
-def _data_for(msg: Message, apid: int) -> Any:
-    if Apid.TELEMETRY_BASE <= apid < IDLE_APID:
-        return [msg.time, msg.body]
-    return [msg.time, msg.id, msg.body]
-
-
 #: A TM packet's primary header: APID (version, type and secondary header flag all 0), flags
 #: and count, data length - 1.
 _TM_HEADER = struct.Struct(">HHH")
 _UNSEGMENTED = SequenceFlags.UNSEGMENTED << 14
 _TELEMETRY_BASE = int(Apid.TELEMETRY_BASE)
-#: CBOR initial byte of a two-element array: the ``[time, body]`` of a telemetry packet.
+_TELEMETRY_EXTENDED = int(Apid.TELEMETRY_EXTENDED)
+_TELEMETRY = MessageKind.TELEMETRY
+_COUNT_MASK = SEQ_COUNT_MODULO - 1
+#: CBOR initial bytes of two- and three-element arrays: a telemetry packet's ``[time, body]``,
+#: and the ``[time, id, body]`` of the others.
 _PAIR = b"\x82"
+_TRIPLE = b"\x83"
 
 
 class Packetizer:
@@ -265,8 +264,9 @@ class Packetizer:
     def __init__(self, counters: SequenceCounters | None = None) -> None:
         self.counters = counters if counters is not None else SequenceCounters()
         self._cbor = codec.reusable_encoder()
+        # The time stamp last encoded, as the start of a [time, body] and a [time, id, body].
         self._stamp_of: object = None
-        self._stamp = b""
+        self._pair = self._triple = b""
 
     def realtime(self, msg: Message) -> bytes:
         """The message as a TM space packet on its kind's APID.
@@ -275,18 +275,25 @@ class Packetizer:
             PacketError: an id out of range or a body CBOR cannot carry (a software bug upstream).
         """
         kind, ident, time, body = msg
-        plain = (
-            kind is MessageKind.TELEMETRY and type(ident) is int and 0 <= ident <= MAX_TELEMETRY_ID
-        )
-        apid = _TELEMETRY_BASE + ident if plain else _apid_for(msg)
+        cbor = self._cbor
         try:
-            if plain:
-                if time is not self._stamp_of:
-                    self._stamp = _PAIR + self._cbor(time)
-                    self._stamp_of = time
-                data = self._stamp + self._cbor(body)
+            if time is not self._stamp_of:
+                stamp = cbor(time)
+                self._pair, self._triple = _PAIR + stamp, _TRIPLE + stamp
+                self._stamp_of = time
+            if kind is _TELEMETRY and type(ident) is int and 0 <= ident <= 0xFFFF:
+                if ident <= MAX_TELEMETRY_ID:
+                    apid = _TELEMETRY_BASE + ident
+                    data = self._pair + cbor(body)
+                else:
+                    apid = _TELEMETRY_EXTENDED
+                    data = self._triple + cbor(ident) + cbor(body)
             else:
-                data = self._cbor(_data_for(msg, apid))
+                apid = _apid_for(msg)
+                if _TELEMETRY_BASE <= apid < IDLE_APID:  # [time, body]
+                    data = self._pair + cbor(body)
+                else:  # [time, id, body]
+                    data = self._triple + cbor(ident) + cbor(body)
         except codec.ENCODE_ERRORS as exc:
             raise PacketError(f"cannot encode message: {exc}") from exc
         return self._packet(apid, data)
@@ -305,12 +312,16 @@ class Packetizer:
         return self._packet(Apid.PLAYBACK, data)
 
     def _packet(self, apid: int, data: bytes) -> bytes:
-        if len(data) > MAX_DATA_LEN:
-            raise PacketError(f"data field of {len(data)} bytes outside 1..{MAX_DATA_LEN}")
+        size = len(data)
+        if size > MAX_DATA_LEN:
+            raise PacketError(f"data field of {size} bytes outside 1..{MAX_DATA_LEN}")
         # Counted only once the packet is known to be valid, so a refused message leaves no false
-        # gap in the sequence the ground checks.
-        count = self.counters.next(apid)
-        return _TM_HEADER.pack(apid, _UNSEGMENTED | count, len(data) - 1) + data
+        # gap in the sequence the ground checks. SequenceCounters.next, inlined: this runs for
+        # every packet sent.
+        counts = self.counters._next
+        count = counts.get(apid, 0)
+        counts[apid] = (count + 1) & _COUNT_MASK
+        return _TM_HEADER.pack(apid, _UNSEGMENTED | count, size - 1) + data
 
 
 def message_to_packet(msg: Message, counters: SequenceCounters) -> bytes:

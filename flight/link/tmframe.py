@@ -28,7 +28,7 @@ import struct
 from collections import deque
 from dataclasses import dataclass, field
 
-from flight.link.crc import CRC_LEN, append_crc, crc_ok
+from flight.link.crc import CRC_LEN, append_crc, crc16, crc_ok
 from flight.link.spacepacket import HEADER_LEN as PACKET_HEADER_LEN
 from flight.link.spacepacket import IDLE_APID, idle_packet, packet_length
 
@@ -184,11 +184,13 @@ class TmFramer:
         Raises:
             ValueError: no such virtual channel, or not a whole packet.
         """
-        vc = self._vc(vcid)
+        # _vc() and packet_length() inlined: this runs for every packet sent.
+        if not 0 <= vcid <= MAX_VCID:
+            raise ValueError(f"virtual channel {vcid} outside 0..{MAX_VCID}")
         size = len(packet)
-        # packet_length() inlined (this runs for every packet sent): header + data length + 1.
         if size <= PACKET_HEADER_LEN or size != (packet[4] << 8 | packet[5]) + _MIN_PACKET:
             raise ValueError("add_packet takes exactly one encoded space packet")
+        vc = self._vcs[vcid]
         buf = vc.buf
         vc.starts.append(vc.base + len(buf))
         buf += packet
@@ -213,36 +215,40 @@ class TmFramer:
         """The next frame on ``vcid``, padded with an idle packet if short; ``None`` if nothing
         real is waiting."""
         vc = self._vc(vcid)
-        if self.pending(vcid) == 0:
-            return None
-        self._pad(vc)
+        buf = vc.buf
+        if len(buf) == vc.idle_tail:
+            return None  # nothing real waiting
         n = self.data_len
-        end = vc.base + n
+        if len(buf) < n:
+            self._pad(vc)
+        base = vc.base
+        end = base + n
+        starts = vc.starts
         fhp = FHP_NO_PACKET
-        if vc.starts and vc.starts[0] < end:
-            fhp = vc.starts[0] - vc.base
-        while vc.starts and vc.starts[0] < end:
-            vc.starts.popleft()
-        data = bytes(vc.buf[:n])
-        del vc.buf[:n]
+        if starts and starts[0] < end:
+            fhp = starts[0] - base
+            while starts and starts[0] < end:
+                starts.popleft()
+        data = buf[:n]
+        del buf[:n]
         vc.base = end
-        vc.idle_tail = min(vc.idle_tail, len(vc.buf))
+        if vc.idle_tail > len(buf):
+            vc.idle_tail = len(buf)
         return self._emit(vcid, fhp, data)
 
     def idle_frame(self) -> bytes:
         """An all-idle frame on the idle virtual channel (FHP 0x7FE)."""
         return self._emit(IDLE_VCID, FHP_IDLE, b"\x55" * self.data_len)
 
-    def _emit(self, vcid: int, fhp: int, data: bytes) -> bytes:
+    def _emit(self, vcid: int, fhp: int, data: bytes | bytearray) -> bytes:
         # Every field is in range by construction, so this packs the header directly rather than
         # going through TmFrame.encode's checks (the same bytes; a test holds them equal).
         vc = self._vcs[vcid]
         ids = (self.scid << 4) | (vcid << 1)
-        header = _HEADER.pack(ids, self._mc_count, vc.count, (_STATUS_BITS << 8) | fhp)
-        frame = append_crc(header + data)
+        frame = _HEADER.pack(ids, self._mc_count, vc.count, (_STATUS_BITS << 8) | fhp) + data
         self._mc_count = (self._mc_count + 1) & 0xFF
         vc.count = (vc.count + 1) & 0xFF
-        return frame
+        return frame + crc16(frame).to_bytes(CRC_LEN, "big")
 
 
 @dataclass

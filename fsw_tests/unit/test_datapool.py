@@ -1,4 +1,5 @@
-"""The data pool: samples with validity, and the batched reader telemetry samples through."""
+"""The data pool: samples with validity, and the reader telemetry samples through, with each
+declared name converted when it is written."""
 
 from __future__ import annotations
 
@@ -54,3 +55,35 @@ def test_reader_agrees_with_value_for_every_write() -> None:
 def test_reader_needs_a_name() -> None:
     with pytest.raises(ValueError, match="at least one"):
         DataPool().reader([])
+
+
+def _half(value: object) -> object:
+    return value / 2 if isinstance(value, int | float) else None
+
+
+def test_declared_names_are_converted_once_when_written() -> None:
+    pool = DataPool()
+    pool.set("a.x", 8, 0.0)  # written before the declaration
+    pool.declare("a.x", _half)
+    read = pool.reader(["a.x", "a.y"])
+    assert read() == (4.0, None)
+    pool.update("a", {"x": 2, "y": 6}, 1.0)  # a.y is not declared: as written
+    assert read() == (1.0, 6)
+    pool.set("a.x", "junk", 2.0)
+    assert read() == (None, 6)  # not of the declared type
+    pool.set("a.x", 10, 3.0, valid=False)
+    assert read() == (None, 6)
+    pool.set("a.x", 10, 4.0)
+    pool.invalidate("a", 5.0)
+    assert read() == (None, None)
+    assert pool.value("a.x", valid_only=False) == 10  # the sample keeps the value as written
+
+
+def test_a_name_declared_two_ways_is_refused() -> None:
+    pool = DataPool()
+    pool.declare("a.x", _half)
+    pool.declare("a.x", _half)  # the same conversion again: two channels showing one reading
+    with pytest.raises(ValueError, match="another conversion"):
+        pool.declare("a.x", str)
+    pool.set("a.x", 4, 0.0)
+    assert pool.reader(["a.x"])() == (2.0,)

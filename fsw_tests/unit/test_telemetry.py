@@ -199,6 +199,92 @@ def test_rate_zero_turns_packet_off_and_back_on() -> None:
     assert len(rig.tlm.sample("CRUISE")) == 1
 
 
+class _ReferenceSchedule:
+    """The timing rules of the module docstring for one packet, written out plainly: the
+    manager's flat loop must send exactly when this does."""
+
+    def __init__(self, rates: dict[str, float], on_change: bool, min_interval: float) -> None:
+        self.rates, self.on_change, self.min_interval = dict(rates), on_change, min_interval
+        self.last_sent: float | None = None
+        self.next_due: float | None = None
+        self.period = 0.0
+        self.last_values: Any = None
+
+    def sample(self, mode: str, now: float, values: Any) -> bool:
+        rate = self.rates.get(mode, self.rates.get("*", 0.0))
+        period = 1.0 / rate if rate > 0 else 0.0
+        periodic = False
+        if period:
+            if self.last_sent is None:
+                periodic = True
+            else:
+                if self.next_due is None or self.period != period:
+                    self.next_due, self.period = self.last_sent + period, period
+                periodic = now >= self.next_due - 1e-6
+        changed = (
+            self.on_change
+            and values != self.last_values
+            and (self.last_sent is None or now - self.last_sent >= self.min_interval - 1e-6)
+        )
+        if not (periodic or changed):
+            return False
+        if not period:
+            self.next_due = None
+        elif periodic and self.next_due is not None and self.period == period:
+            self.next_due = self.next_due + period if now - self.next_due < period else now + period
+        else:
+            self.next_due = now + period
+        self.period = period if period else self.period
+        self.last_sent, self.last_values = now, values
+        return True
+
+
+_rates = st.sampled_from([0.0, 0.3, 1.0, 2.5, 10.0])
+_schedule_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("tick"), st.sampled_from([0.01, 0.1, 0.25, 0.4, 1.0, 7.0])),
+        st.tuples(st.just("mode"), st.sampled_from(["CRUISE", "EDL", "SAFE"])),
+        st.tuples(st.just("rate"), st.sampled_from(["CRUISE", "EDL", "*"]), _rates),
+        st.tuples(st.just("value"), st.integers(0, 2)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.dictionaries(st.sampled_from(["CRUISE", "EDL", "*"]), _rates),
+    st.booleans(),
+    st.sampled_from([0.0, 0.5, 2.0]),
+    _schedule_ops,
+)
+def test_packets_are_sent_when_the_timing_rules_say(
+    rates: dict[str, float], on_change: bool, min_interval: float, ops: list[tuple[Any, ...]]
+) -> None:
+    rig = Rig()
+    rig.tlm.register_channel(ChannelSpec(1, "x.v", "int"))
+    rig.tlm.register_packet(
+        PacketSpec(1, "x.P", ("x.v",), rates, on_change=on_change, min_interval_s=min_interval)
+    )
+    reference = _ReferenceSchedule(rates, on_change, min_interval)
+    mode, value = "CRUISE", 0
+    rig.put("x.v", value)
+    for op in ops:
+        if op[0] == "tick":
+            rig.clock.advance(op[1])
+        elif op[0] == "mode":
+            mode = op[1]
+        elif op[0] == "rate":
+            rig.tlm.set_rate(1, op[2], op[1])
+            reference.rates[op[1]] = op[2]
+        else:
+            value = op[1]
+            rig.put("x.v", value)
+        now = rig.time.met()
+        sent = [m.time for m in rig.tlm.sample(mode)]
+        assert sent == ([now] if reference.sample(mode, now, [value]) else []), op
+
+
 def test_set_rate_refuses_bad_values() -> None:
     rig = Rig()
     _basic(rig, {"*": 1.0})
@@ -287,7 +373,8 @@ def _slot(draw: st.DrawFn) -> tuple[str, Any, bool]:
 def test_packet_bodies_equal_each_channel_converted_on_its_own(
     slots: list[tuple[str, Any, bool]], later: list[list[Any]]
 ) -> None:
-    """Whatever the pool holds, the batched sampling gives what per-channel conversion gives."""
+    """Whatever the pool holds, the values converted as they are written are what converting each
+    channel's value on its own gives."""
     rig = Rig()
     names = [f"x.c{i}" for i in range(len(slots))]
     for i, (type_, _, _) in enumerate(slots):
@@ -306,6 +393,24 @@ def test_packet_bodies_equal_each_channel_converted_on_its_own(
         assert msg.body == expected  # no NaN can make this fail spuriously: NaN is sent as None
         assert [type(v) for v in msg.body] == [type(v) for v in expected]
         rig.clock.advance(0.01)
+
+
+def test_a_value_written_before_its_channel_exists_is_converted_too() -> None:
+    rig = Rig()
+    rig.put("eps.bus_v", 27)  # an int, in the pool before the dictionary is loaded
+    rig.put("eps.mode", math.nan)
+    _basic(rig, {"*": 1.0})
+    (msg,) = rig.tlm.sample("M")
+    assert msg.body == [27.0, None] and type(msg.body[0]) is float
+
+
+def test_channels_showing_one_reading_must_agree_on_its_type() -> None:
+    rig = Rig()
+    rig.tlm.register_channel(ChannelSpec(1, "a.v", "float", source="dev.v"))
+    rig.tlm.register_channel(ChannelSpec(2, "b.v", "float", source="dev.v"))  # same type: fine
+    with pytest.raises(ValueError, match=r"dev\.v"):
+        rig.tlm.register_channel(ChannelSpec(3, "c.v", "int", source="dev.v"))
+    assert [c.name for c in rig.tlm.channels] == ["a.v", "b.v"]
 
 
 def test_missing_and_invalid_values_are_none() -> None:
