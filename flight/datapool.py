@@ -39,8 +39,8 @@ class DataPool:
     packet's values come out of one C-level ``itemgetter`` call instead of a Python loop that
     unpacks and checks a :class:`Sample` per channel. A name with a declared type
     (:meth:`declare`) is converted when it is written, not each time it is read: a writer, like
-    an F Prime component writing a typed channel, produces a value once, while telemetry and
-    monitors may read it many times. The samples keep the value exactly as written.
+    an F Prime component writing a typed channel, produces a value once, while telemetry reads
+    it for every packet that carries it. The samples keep the value exactly as written.
     """
 
     def __init__(self) -> None:
