@@ -270,7 +270,7 @@ class _PacketPlan:
     it is written rather than on every sampling of every packet that carries it.
     """
 
-    id: int
+    id: int  # spec.id, kept beside it: sample() reads it for every packet sent
     spec: PacketSpec
     state: _PacketState
     rates: dict[str, float]
