@@ -244,37 +244,35 @@ def _check_rate(what: str, rate: Any) -> None:
 
 
 @dataclass
-class _PacketState:
-    last_sent: float | None = None
-    #: When the next periodic send is due (``-inf``: never sent, so due at once; ``inf``: no
-    #: periodic sends in the current mode).
-    next_due: float = math.inf
-    #: The period ``next_due`` was set for (0: none); a different period in the mode now in
-    #: force means the rate changed, and the next send is due one new period after the last.
-    period: float = 0.0
-    last_values: list[Any] | None = None
-
-
-@dataclass
 class _LimitState:
     level: int = 0
     worst: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _PacketPlan:
-    """One packet, resolved once at registration: its pool reader and schedule.
+    """One packet: its pool reader, resolved once at registration, and its schedule.
 
     The reader gives values already converted to each channel's type: every channel's pool key
     is declared with its conversion (:meth:`DataPool.declare`), so a value is converted once when
-    it is written rather than on every sampling of every packet that carries it.
+    it is written rather than on every sampling of every packet that carries it. The schedule
+    lives here too, flat and slotted, because :meth:`TelemetryManager.sample` reads it for every
+    active packet on every tick.
     """
 
-    id: int  # spec.id, kept beside it: sample() reads it for every packet sent
+    id: int  # spec.id, kept beside it for the same reason
     spec: PacketSpec
-    state: _PacketState
     rates: dict[str, float]
     read: Callable[[], tuple[Any, ...]]
+    on_change: bool
+    last_sent: float | None = None
+    #: When the next periodic send is due (``-inf``: never sent, so due at once; ``inf``: no
+    #: periodic sends in the current mode).
+    due: float = math.inf
+    #: The period ``due`` was set for (0: none); a different period in the mode now in force
+    #: means the rate changed, and the next send is due one new period after the last.
+    period: float = 0.0
+    last_values: list[Any] | None = None
 
 
 @dataclass
@@ -351,9 +349,9 @@ class TelemetryManager:
         plan = _PacketPlan(
             spec.id,
             spec,
-            _PacketState(),
             dict(spec.rates_hz),
             self._pool.reader([c.key for c in channels]),
+            spec.on_change,
         )
         self._plans = dict(sorted({**self._plans, spec.id: plan}.items()))
         self._active_mode = None
@@ -435,31 +433,30 @@ class TelemetryManager:
         if mode != self._active_mode:
             self._activate(mode)
         out: list[Message] = []
+        reached = now + _EPS_S  # a due time up to this is reached
         for plan in self._active:
-            state = plan.state
-            periodic = now >= state.next_due - _EPS_S
-            on_change = plan.spec.on_change
-            if not (periodic or on_change):
+            periodic = reached >= plan.due
+            if not (periodic or plan.on_change):
                 continue  # not due: do not even read its channels
             values = list(plan.read())
             if not periodic and (
-                values == state.last_values
+                values == plan.last_values
                 or (
-                    state.last_sent is not None
-                    and now - state.last_sent < plan.spec.min_interval_s - _EPS_S
+                    plan.last_sent is not None
+                    and now - plan.last_sent < plan.spec.min_interval_s - _EPS_S
                 )
             ):
                 continue
             out.append(_new_message(Message, (_TELEMETRY, plan.id, now, values)))
-            period = state.period
+            period = plan.period
             if period:
                 # Anchoring on the due time keeps the mean rate exact despite tick jitter; after
                 # a long stall (or a change-triggered send) restart from now instead of bursting
                 # to catch up.
-                due = state.next_due
-                state.next_due = due + period if periodic and now - due < period else now + period
-            state.last_sent = now
-            state.last_values = values
+                due = plan.due
+                plan.due = due + period if periodic and now - due < period else now + period
+            plan.last_sent = now
+            plan.last_values = values
         return out
 
     def _activate(self, mode: str) -> None:
@@ -467,20 +464,20 @@ class TelemetryManager:
         the packet's last send."""
         active = []
         for plan in self._plans.values():
-            rates, state = plan.rates, plan.state
+            rates = plan.rates
             rate = rates.get(mode)
             if rate is None:
                 rate = rates.get("*", 0.0)
             period = 1.0 / rate if rate > 0 else 0.0
-            if period != state.period:
-                state.period = period
+            if period != plan.period:
+                plan.period = period
                 if not period:
-                    state.next_due = math.inf
-                elif state.last_sent is None:
-                    state.next_due = -math.inf
+                    plan.due = math.inf
+                elif plan.last_sent is None:
+                    plan.due = -math.inf
                 else:
-                    state.next_due = state.last_sent + period
-            if period or plan.spec.on_change:
+                    plan.due = plan.last_sent + period
+            if period or plan.on_change:
                 active.append(plan)
         self._active = active
         self._active_mode = mode
