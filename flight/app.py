@@ -200,6 +200,7 @@ class FlightSoftware:
             now=self.met,
             request_mode=self._fault_mode_request,
             start_sequence=self._fault_sequence_request,
+            store=self.store,
         )
         ctx = MissionContext(
             self.pool, self.events, self.params, self.store, self.devices, self.met

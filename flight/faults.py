@@ -19,8 +19,11 @@ a mode change request (``"mode"``: ``request_mode(target, cause)``) or a stored 
 when the value is back within limits (fresh, online).
 
 Which monitors run is set per mode by the mode machine (:meth:`FaultProtection.set_enabled`). The
-ground can override one monitor either way with ``fp.ENABLE`` / ``fp.DISABLE`` (kept across mode
-changes) and hand it back to the mode table with ``fp.AUTO``.
+ground can override one monitor either way with ``fp.ENABLE`` / ``fp.DISABLE`` and hand it back to
+the mode table with ``fp.AUTO``. An override holds across mode changes and, given a state store,
+across reboots: it is committed before it takes effect, and a monitor the ground switched off
+because its sensor has drifted must not come back on with a power cycle and send the vehicle to
+safe mode again. Each override found at start is reported (``fp.OVERRIDE_KEPT``).
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flight.commands import Arg, ArgType, CommandSpec, ValidationError
+from flight.commands import Arg, ArgType, CommandError, CommandSpec, ValidationError
 from flight.datapool import DataPool
 from flight.events import EventLog, EventSpec, Severity
+from flight.persistence.state import StateStore
 from flight.telemetry import ChannelSpec
 
 __all__ = [
@@ -75,6 +79,16 @@ EV_OVERRIDE = EventSpec(
     "{monitor} {state} by command",
     description="The ground enabled or disabled a monitor, or returned it to the mode table.",
 )
+EV_OVERRIDE_KEPT = EventSpec(
+    0x0503,
+    "fp.OVERRIDE_KEPT",
+    Severity.ACTIVITY_HI,
+    "{monitor} stays {state} by command from before the restart",
+    description="A ground override of a monitor, saved before the restart, is in force again.",
+)
+
+#: State store key: monitor name -> True (enabled) or False (disabled) by command.
+_OVERRIDES_KEY = "fp.overrides"
 
 
 @dataclass(frozen=True)
@@ -195,6 +209,7 @@ class FaultProtection:
         now: spacecraft time (the pool's time base).
         request_mode: ``(trigger, cause)``: ask the mode machine for a transition.
         start_sequence: start a stored sequence by name.
+        store: where ground overrides are kept across reboots (``None``: not kept).
     """
 
     def __init__(
@@ -205,13 +220,17 @@ class FaultProtection:
         now: Callable[[], float],
         request_mode: Callable[[str, str], None],
         start_sequence: Callable[[str], None],
+        store: StateStore | None = None,
     ) -> None:
         self._pool = pool
         self._events = events
         self._now = now
         self._request_mode = request_mode
         self._start_sequence = start_sequence
+        self._store = store
         self._monitors: dict[str, _State] = {}
+        #: Overrides saved before the restart, applied as their monitors are added.
+        self._saved = _saved_overrides(store)
 
     def add(self, monitor: Monitor) -> None:
         """Raises: ValueError: the name or id is taken, or the id is one the framework uses."""
@@ -221,8 +240,14 @@ class FaultProtection:
             raise ValueError(f"{monitor.name}: id 0x{monitor.id:04X} is reserved for fp events")
         if any(s.monitor.id == monitor.id for s in self._monitors.values()):
             raise ValueError(f"{monitor.name}: monitor id 0x{monitor.id:04X} already used")
-        self._monitors[monitor.name] = _State(monitor, _trip_event(monitor))
+        state = _State(monitor, _trip_event(monitor))
+        self._monitors[monitor.name] = state
         self._pool.set(f"fp.{monitor.name}.trips", 0, self._now())
+        saved = self._saved.get(monitor.name)
+        if saved is not None:
+            state.override = saved
+            self._enabled_changed(state, False, self._now())
+            self._events.emit(EV_OVERRIDE_KEPT, monitor=monitor.name, state=_STATE_TEXT[saved])
 
     @property
     def names(self) -> list[str]:
@@ -358,10 +383,20 @@ class FaultProtection:
         state = self._monitors.get(name)
         if state is None:
             raise ValidationError(f"monitor: no monitor named {name!r}")
+        if self._store is not None and value != state.override:
+            overrides = {n: s.override for n, s in self._monitors.items() if s.override is not None}
+            if value is None:
+                del overrides[name]
+            else:
+                overrides[name] = value
+            try:
+                self._store.set_durably(_OVERRIDES_KEY, overrides)
+            except OSError as exc:
+                raise CommandError(f"override not durable ({exc}); not applied") from exc
         was = state.enabled
         state.override = value
         self._enabled_changed(state, was, self._now())
-        text = {True: "enabled", False: "disabled", None: "returned to the mode table"}[value]
+        text = _STATE_TEXT[value]
         self._events.emit(EV_OVERRIDE, monitor=name, state=text)
         return f"{name} {text} ({'on' if state.enabled else 'off'})"
 
@@ -392,7 +427,7 @@ class FaultProtection:
         ]
 
     def events(self) -> list[EventSpec]:
-        return [EV_CLEARED, EV_RESPONSE_FAILED, EV_OVERRIDE] + [
+        return [EV_CLEARED, EV_RESPONSE_FAILED, EV_OVERRIDE, EV_OVERRIDE_KEPT] + [
             s.event for s in self._monitors.values()
         ]
 
@@ -402,6 +437,23 @@ class FaultProtection:
             ChannelSpec(s.monitor.id, f"fp.{name}.trips", "int", description="Trips so far.")
             for name, s in self._monitors.items()
         ]
+
+
+_STATE_TEXT = {True: "enabled", False: "disabled", None: "returned to the mode table"}
+
+
+def _saved_overrides(store: StateStore | None) -> dict[str, bool]:
+    """The overrides committed before the restart; a malformed entry is dropped (logged)."""
+    raw = store.get(_OVERRIDES_KEY, None) if store is not None else None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        log.error("saved monitor overrides are not a map (%r); none kept", raw)
+        return {}
+    kept = {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, bool)}
+    if len(kept) != len(raw):
+        log.error("saved monitor overrides: dropped malformed entries of %r", raw)
+    return kept
 
 
 def _outside(value: float, low: float | None, high: float | None) -> bool:

@@ -27,7 +27,7 @@ from flight.datapool import DataPool
 from flight.dispatcher import Dispatcher
 from flight.events import EventLog, EventSpec, Severity
 from flight.link.downlink import Downlink
-from flight.link.sdls import KeyRing
+from flight.link.sdls import MAX_SPI, KeyRing, StateStoreCounters
 from flight.link.tmframe import DEFAULT_FRAME_LEN, TmFramer
 from flight.link.transports import Transport
 from flight.link.uplink import UplinkProcessor
@@ -36,7 +36,7 @@ from flight.persistence.archive import Archive, Cursor
 from flight.persistence.state import StateStore
 from flight.telemetry import ChannelSpec
 
-__all__ = ["LinkConfig", "LinkService", "StoreCounters"]
+__all__ = ["LinkConfig", "LinkService"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ EV_PLAYBACK_DONE = EventSpec(
 
 _CURSOR_KEY = "link.playback_cursor"
 _ENABLED_KEY = "link.downlink_enabled"
+_DISABLED_SLOTS_KEY = "link.key_slots_disabled"
 
 
 @dataclass(frozen=True)
@@ -66,21 +67,12 @@ class LinkConfig:
     playback_share: float = 0.5
 
 
-class StoreCounters:
-    """The uplink's anti-replay counters kept in the state store (committed on every set)."""
-
-    def __init__(self, store: StateStore) -> None:
-        self._store = store
-
-    def get(self, spi: int) -> int | None:
-        value = self._store.get(f"link.arsn.{spi}", None)
-        return value if isinstance(value, int) else None
-
-    def set(self, spi: int, value: int) -> None:
-        self._store.set(f"link.arsn.{spi}", value)
-        self._store.commit()
-        if not self._store.last_commit_ok:
-            raise OSError("anti-replay counter could not be made durable")
+def _saved_slots(store: StateStore) -> tuple[int, ...]:
+    """The key slots disabled by command, as last saved (anything malformed: none)."""
+    value = store.get(_DISABLED_SLOTS_KEY, None)
+    if not isinstance(value, list):
+        return ()
+    return tuple(v for v in value if type(v) is int and 0 <= v <= MAX_SPI)
 
 
 class LinkService:
@@ -117,10 +109,12 @@ class LinkService:
         self.uplink = UplinkProcessor(
             keyring=keyring,
             spacecraft_id=config.spacecraft_id,
-            counter_store=StoreCounters(store),
+            counter_store=StateStoreCounters(store),
             events=events,
             on_command=lambda data: dispatcher.dispatch_bytes(data, source="ground"),
             now=now,
+            disabled_slots=_saved_slots(store),
+            save_disabled=lambda slots: store.set_durably(_DISABLED_SLOTS_KEY, list(slots)),
         )
         self.downlink = Downlink(
             framer=TmFramer(scid=config.spacecraft_id, frame_length=config.frame_length),

@@ -19,14 +19,21 @@ Each refusal increments a counter in :attr:`UplinkProcessor.counters` and raises
 Key slots: the ground picks the SPI of each frame; ``link.KEY_SLOT_SET`` makes one slot the only
 enabled one (rekeying: load the new key in a spare slot, then switch), ``link.KEY_SLOT_ENABLE``
 turns a single slot on or off but refuses to disable the last enabled slot, which would lock the
-uplink for good. Both are hazardous (armed first). Which slots are enabled is not persisted here;
-the assembly restores it from configuration.
+uplink for good. Both are hazardous (armed first).
+
+A slot switched off by command stays off across reboots: the set of disabled slots is made
+durable (``save_disabled``) before a command changes it, and handed back at start
+(``disabled_slots``), so a key retired after a suspected compromise cannot come back with a
+power cycle. Slots never disabled by command are enabled as the configuration loads them. If the
+saved set would leave no loaded slot enabled, the configuration's slots are used instead and a
+WARNING_HI event says so: an uplink nobody can command is the one failure that cannot be fixed
+from the ground.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flight.commands import Arg, ArgType, CommandError, CommandSpec
@@ -123,6 +130,13 @@ EV_HANDLER_FAULT = EventSpec(
     throttle=_THROTTLE,
     description="The command consumer raised; a software bug (see the log).",
 )
+EV_KEY_SLOTS_RESTORE_REFUSED = EventSpec(
+    0x0609,
+    "link.KEY_SLOTS_RESTORE_REFUSED",
+    Severity.WARNING_HI,
+    "saved disabled key slots {disabled} would disable every loaded slot; enabled: {enabled}",
+    description="The saved key slot state would have locked the uplink; configuration used.",
+)
 
 _COUNTER_NAMES = (
     "frames_ok",
@@ -153,6 +167,11 @@ class UplinkProcessor:
             never arrives (call :meth:`feed` every tick, with ``b""`` if nothing came).
         vcid: the virtual channel commands arrive on.
         asm: sync marker in front of each frame on the byte stream (``b""`` for none).
+        disabled_slots: the slots disabled by command before the last restart (what
+            ``save_disabled`` last saved); they are disabled again unless none would be left.
+        save_disabled: makes a new set of disabled slots durable before a key slot command
+            takes effect; raises :class:`OSError` if it cannot, and the command then changes
+            nothing. ``None``: the set is not kept.
     """
 
     def __init__(
@@ -166,6 +185,8 @@ class UplinkProcessor:
         now: Callable[[], float],
         vcid: int = 0,
         asm: bytes = ASM,
+        disabled_slots: Iterable[int] = (),
+        save_disabled: Callable[[tuple[int, ...]], None] | None = None,
     ) -> None:
         self.keyring = keyring
         self.spacecraft_id = spacecraft_id
@@ -177,6 +198,24 @@ class UplinkProcessor:
         self._sync = tc_frame_sync(asm=asm, now=now)
         self.counters: dict[str, int] = dict.fromkeys(_COUNTER_NAMES, 0)
         self.last_command_time: float | None = None
+        self._save_disabled = save_disabled
+        self._disabled = frozenset(disabled_slots)
+        self._restore_disabled()
+
+    def _restore_disabled(self) -> None:
+        """Switch off again what was switched off by command, unless nothing would be left."""
+        if not self._disabled & set(self.keyring.enabled):
+            return
+        if not [spi for spi in self.keyring.enabled if spi not in self._disabled]:
+            self._events.emit(
+                EV_KEY_SLOTS_RESTORE_REFUSED,
+                disabled=str(sorted(self._disabled)),
+                enabled=str(list(self.keyring.enabled)),
+            )
+            self._disabled -= set(self.keyring.enabled)  # what is in force now
+            return
+        for spi in self._disabled:
+            self.keyring.disable(spi)
 
     # ------------------------------------------------------------------ input
 
@@ -295,25 +334,38 @@ class UplinkProcessor:
     # ------------------------------------------------------------------ commands
 
     def _key_slot_set(self, slot: int) -> str:
-        try:
-            self.keyring.set_active(slot)
-        except UnknownSpiError as exc:
-            raise CommandError(str(exc)) from exc
+        if slot not in self.keyring.slots:
+            raise CommandError(f"key slot {slot} holds no key")
+        self._commit_disabled((self._disabled | set(self.keyring.slots)) - {slot})
+        self.keyring.set_active(slot)
         self._events.emit(EV_KEY_SLOTS, enabled=str(list(self.keyring.enabled)))
         return f"key slot {slot} is now the only enabled slot"
 
     def _key_slot_enable(self, slot: int, enabled: bool) -> str:
         if enabled:
-            try:
-                self.keyring.enable(slot)
-            except UnknownSpiError as exc:
-                raise CommandError(str(exc)) from exc
+            if slot not in self.keyring.slots:
+                raise CommandError(f"key slot {slot} holds no key")
+            self._commit_disabled(self._disabled - {slot})
+            self.keyring.enable(slot)
         else:
             if self.keyring.enabled == (slot,):
                 raise CommandError(f"slot {slot} is the last enabled slot; refusing to lock out")
+            self._commit_disabled(self._disabled | {slot})
             self.keyring.disable(slot)
         self._events.emit(EV_KEY_SLOTS, enabled=str(list(self.keyring.enabled)))
         return f"enabled slots {list(self.keyring.enabled)}"
+
+    def _commit_disabled(self, disabled: Iterable[int]) -> None:
+        """Make ``disabled`` durable, then remember it; a failure changes nothing."""
+        new = frozenset(disabled)
+        if self._save_disabled is not None and new != self._disabled:
+            try:
+                self._save_disabled(tuple(sorted(new)))
+            except OSError as exc:
+                raise CommandError(
+                    f"key slot state could not be made durable ({exc}); nothing changed"
+                ) from exc
+        self._disabled = new
 
     def commands(self) -> list[CommandSpec]:
         slot = Arg("slot", ArgType.INT, minimum=0, maximum=MAX_SPI, description="Key slot (SPI).")
@@ -347,4 +399,5 @@ class UplinkProcessor:
             EV_STORE_FAILED,
             EV_KEY_SLOTS,
             EV_HANDLER_FAULT,
+            EV_KEY_SLOTS_RESTORE_REFUSED,
         ]

@@ -263,6 +263,27 @@ class StateStore:
         self.commits += 1
         self.last_commit_ok = True
 
+    def set_durably(self, key: str, value: Any) -> None:
+        """Set ``key`` and commit at once: for a command whose effect must not start unless it
+        will survive a reboot (a retired key slot, a monitor switched off by the ground).
+
+        Raises:
+            OSError: the commit failed. ``key`` then keeps its old value in memory too, so no
+                later commit makes durable a change its caller was told had failed; other
+                changes waiting to be committed stay waiting, as after any failed commit.
+            TypeError, flight.codec.CodecError: as :meth:`set`.
+        """
+        missing = key not in self._data
+        old = self._data.get(key)
+        self.set(key, value)
+        self.commit()
+        if not self.last_commit_ok:
+            if missing:
+                self._data.pop(key, None)
+            else:
+                self._data[key] = old
+            raise OSError(f"state store commit failed: {self.last_error}")
+
     def set_flag_once(self, key: str) -> bool:
         """Claim a one-shot action: True the first time (the flag is committed first), else False.
 

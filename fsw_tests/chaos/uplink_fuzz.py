@@ -30,8 +30,7 @@ from flight.events import EventLog
 from flight.link.crc import append_crc
 from flight.link.framesync import ASM
 from flight.link.ground import CommandEncoder
-from flight.link.sdls import KeyRing, MemoryCounterStore
-from flight.link.service import StoreCounters
+from flight.link.sdls import KeyRing, MemoryCounterStore, StateStoreCounters
 from flight.link.tcframe import HEADER_LEN, TcFrame
 from flight.link.uplink import UplinkProcessor
 from flight.missions.mars.sim.harness import build_reference_software
@@ -370,7 +369,7 @@ def replay_and_forgery(rounds: int, seed: int = 2) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         inst = Instrumented(Path(tmp) / "fsw", seed)
         store_path = Path(tmp) / "counters.cbor"
-        uplink = inst.make_uplink(StoreCounters(StateStore(store_path)))
+        uplink = inst.make_uplink(StateStoreCounters(StateStore(store_path)))
         noop = inst.dispatcher.lookup("cmd.NOOP")
         assert noop is not None
         sent: list[bytes] = []
@@ -424,7 +423,7 @@ def replay_and_forgery(rounds: int, seed: int = 2) -> dict[str, Any]:
                     figures[f"{name}_no_event_lost"] += 1
             if r % max(1, rounds // 4) == 0:
                 # Restart: a new uplink over the same counter file, reopened from disk.
-                uplink = inst.make_uplink(StoreCounters(StateStore(store_path)))
+                uplink = inst.make_uplink(StateStoreCounters(StateStore(store_path)))
                 figures["restarts"] += 1
                 for old in rng.sample(sent, min(3, len(sent))):
                     inst.events.reset_throttle()

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 
 from flight.clock import SimClock
-from flight.commands import Arg, ArgType, CommandSpec, CommandStatus
+from flight.commands import Arg, ArgType, CommandError, CommandSpec, CommandStatus
 from flight.datapool import DataPool
 from flight.dispatcher import Dispatcher
 from flight.events import EventLog, Severity
 from flight.faults import (
     EV_CLEARED,
     EV_OVERRIDE,
+    EV_OVERRIDE_KEPT,
     EV_RESPONSE_FAILED,
     DeviceOfflineMonitor,
     FaultProtection,
@@ -28,7 +31,8 @@ SAFE = Response("mode", "enter_safe")
 
 
 class Rig:
-    def __init__(self) -> None:
+    def __init__(self, store: StateStore | None = None) -> None:
+        self.store = store
         self.clock = SimClock()
         self.pool = DataPool()
         self.events = EventLog(now=self.clock.monotonic)
@@ -40,6 +44,7 @@ class Rig:
             now=self.clock.monotonic,
             request_mode=lambda target, cause: self.mode_requests.append((target, cause)),
             start_sequence=self.sequences.append,
+            store=store,
         )
 
     def feed(self, channel: str, values, *, dt: float = 0.1) -> None:
@@ -234,6 +239,70 @@ def test_ground_overrides_win_over_the_mode_table_until_auto():
     assert rig.fp.enabled() == ["battery_low"]
     assert rig.events.count(EV_OVERRIDE.id) == 3
     assert dispatcher.dispatch(4, 0x0500, ["nope"]).status is CommandStatus.VALIDATION_ERROR
+
+
+def _booted(state: Path) -> Rig:
+    """The fault protection of one boot, over the state file every boot shares."""
+    rig = Rig(StateStore(state))
+    rig.fp.add(battery_monitor(persistence=1))
+    rig.fp.add(battery_monitor(id=0x0511, name="battery_high", low=None, high=9.0))
+    rig.fp.set_enabled(["battery_low", "battery_high"])  # what the mode table says
+    return rig
+
+
+def _command(rig: Rig, name: str, monitor: str) -> None:
+    {spec.name: spec for spec in rig.fp.commands()}[name].handler(monitor=monitor)
+
+
+def test_an_override_holds_across_a_restart_until_auto(tmp_path):
+    state = tmp_path / "state.cbor"
+    first = _booted(state)
+    _command(first, "fp.DISABLE", "battery_low")
+    assert first.fp.enabled() == ["battery_high"]
+
+    second = _booted(state)
+    assert second.fp.enabled() == ["battery_high"]
+    second.feed("eps.bus_v", [1.0])  # the drifting sensor no longer sends it to safe mode
+    assert second.mode_requests == []
+    kept = [e for e in second.events.recent if e.id == EV_OVERRIDE_KEPT.id]
+    assert [e.args["monitor"] for e in kept] == ["battery_low"]
+    _command(second, "fp.AUTO", "battery_low")
+
+    third = _booted(state)
+    assert third.fp.enabled() == ["battery_low", "battery_high"]
+    assert third.events.count(EV_OVERRIDE_KEPT.id) == 0
+
+
+def test_an_enable_override_holds_against_the_mode_table_after_a_restart(tmp_path):
+    state = tmp_path / "state.cbor"
+    _command(_booted(state), "fp.ENABLE", "battery_high")
+    again = _booted(state)
+    again.fp.set_enabled([])  # a mode whose table runs neither
+    assert again.fp.enabled() == ["battery_high"]
+
+
+def test_an_override_that_cannot_be_committed_is_not_applied(tmp_path):
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    rig = _booted(state_dir / "state.cbor")
+    shutil.rmtree(state_dir)
+    with pytest.raises(CommandError, match="durable"):
+        _command(rig, "fp.DISABLE", "battery_low")
+    assert rig.fp.enabled() == ["battery_low", "battery_high"]
+    state_dir.mkdir()
+    assert rig.store is not None
+    rig.store.commit()  # the storage is back: the refused change must not be waiting in it
+    assert rig.store.last_commit_ok
+    assert _booted(state_dir / "state.cbor").fp.enabled() == ["battery_low", "battery_high"]
+
+
+@pytest.mark.parametrize("saved", [["battery_low"], {"battery_low": "off"}, {"gone": False}])
+def test_saved_overrides_that_are_malformed_or_unknown_change_nothing(tmp_path, saved):
+    store = StateStore(tmp_path / "state.cbor")
+    store.set("fp.overrides", saved)
+    store.commit()
+    rig = _booted(tmp_path / "state.cbor")
+    assert rig.fp.enabled() == ["battery_low", "battery_high"]
 
 
 def test_a_trip_runs_a_real_stored_sequence(tmp_path):

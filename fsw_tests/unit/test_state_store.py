@@ -164,6 +164,21 @@ def test_commit_failure_is_reported_not_raised_and_retried(tmp_path):
     assert reopened.get("counter") == 1 and reopened.get("oneshot.x") is True
 
 
+def test_set_durably_takes_back_a_change_that_could_not_be_committed(tmp_path):
+    path = tmp_path / "not-yet" / "state.cbor"
+    store = StateStore(path)
+    store.set("counter", 1)  # an ordinary change, waiting for the next commit
+    with pytest.raises(OSError, match="commit failed"):
+        store.set_durably("new", "x")
+    with pytest.raises(OSError):
+        store.set_durably("counter", 2)
+    assert "new" not in store and store.get("counter") == 1
+    path.parent.mkdir()
+    store.set_durably("other", True)
+    reopened = StateStore(path)
+    assert dict((k, reopened.get(k)) for k in reopened) == {"counter": 1, "other": True}
+
+
 def test_only_changes_are_written(tmp_path):
     path = tmp_path / "state.cbor"
     store = committed(path, counter=1, x=1.0)
