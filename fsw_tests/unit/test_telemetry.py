@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from flight import codec
@@ -201,26 +201,29 @@ def test_rate_zero_turns_packet_off_and_back_on() -> None:
 
 class _ReferenceSchedule:
     """The timing rules of the module docstring for one packet, written out plainly: the
-    manager's flat loop must send exactly when this does."""
+    manager's flat loop must send exactly when this does.
+
+    A rate change, by command or by a mode change, takes effect at the next call: the rate in
+    force is compared with the one at the previous call (not at the last send), so leaving a
+    mode for one where the packet is off and coming back is a change like any other.
+    """
 
     def __init__(self, rates: dict[str, float], on_change: bool, min_interval: float) -> None:
         self.rates, self.on_change, self.min_interval = dict(rates), on_change, min_interval
         self.last_sent: float | None = None
-        self.next_due: float | None = None
-        self.period = 0.0
+        self.next_due: float | None = None  # None: never sent, or periodic sending is off
+        self.period = 0.0  # the period in force at the previous call
         self.last_values: Any = None
 
     def sample(self, mode: str, now: float, values: Any) -> bool:
         rate = self.rates.get(mode, self.rates.get("*", 0.0))
         period = 1.0 / rate if rate > 0 else 0.0
-        periodic = False
-        if period:
-            if self.last_sent is None:
-                periodic = True
-            else:
-                if self.next_due is None or self.period != period:
-                    self.next_due, self.period = self.last_sent + period, period
-                periodic = now >= self.next_due - 1e-6
+        if period != self.period:  # due one new period after the last send
+            self.period = period
+            self.next_due = (
+                self.last_sent + period if period and self.last_sent is not None else None
+            )
+        periodic = bool(period) and (self.next_due is None or now >= self.next_due - 1e-6)
         changed = (
             self.on_change
             and values != self.last_values
@@ -228,13 +231,10 @@ class _ReferenceSchedule:
         )
         if not (periodic or changed):
             return False
-        if not period:
-            self.next_due = None
-        elif periodic and self.next_due is not None and self.period == period:
-            self.next_due = self.next_due + period if now - self.next_due < period else now + period
-        else:
-            self.next_due = now + period
-        self.period = period if period else self.period
+        if period:  # anchored on the due time, unless late by a whole period or not periodic
+            due = self.next_due
+            anchored = periodic and due is not None and now - due < period
+            self.next_due = due + period if anchored and due is not None else now + period
         self.last_sent, self.last_values = now, values
         return True
 
@@ -257,6 +257,21 @@ _schedule_ops = st.lists(
     st.booleans(),
     st.sampled_from([0.0, 0.5, 2.0]),
     _schedule_ops,
+)
+@example(  # off in CRUISE and back: 2.5 Hz again from the last send, not the old due time
+    {},
+    True,
+    0.0,
+    [
+        ("tick", 0.01),
+        ("tick", 0.55),
+        ("mode", "EDL"),
+        ("rate", "EDL", 2.5),
+        ("mode", "CRUISE"),
+        ("mode", "EDL"),
+        ("tick", 0.25),
+        ("tick", 0.15),
+    ],
 )
 def test_packets_are_sent_when_the_timing_rules_say(
     rates: dict[str, float], on_change: bool, min_interval: float, ops: list[tuple[Any, ...]]
