@@ -17,6 +17,13 @@ Every trigger either moves the machine or is refused with an event; nothing a ca
 raise. One-shot actions (fire the parachute mortar) are recorded in the state store *before* they
 run, so a reboot never repeats them; the current state is restored on boot without re-running the
 entry actions.
+
+An action that raises (the relay board did not acknowledge the write) has not happened, and on a
+noisy bus the next attempt usually gets through, so it is tried again on every machine tick for a
+while (:attr:`OneShot.retry_s`, :data:`DEFAULT_RETRY_S`) before it is given up with an event. A
+retry is the same firing, not a second one: the record was committed before the first attempt, and
+a reboot during the retries does not try again. Actions must therefore be safe to repeat after they
+raised, which the reference ones are (they set a relay or a valve to a level; they never toggle).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from flight.commands import Arg, ArgType, CommandError, CommandSpec
 from flight.events import EventLog, EventSpec, Severity
 
 __all__ = [
+    "DEFAULT_RETRY_S",
     "ModeConfig",
     "ModeMachine",
     "OneShot",
@@ -44,6 +52,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SEPARATOR = "."
+
+#: Seconds for which a failed one-shot or arrival action is retried, once per machine tick. Long
+#: enough for hundreds of attempts at EDL rates, short enough that a pyro which cannot be fired is
+#: reported while there is still time to act on it.
+DEFAULT_RETRY_S = 5.0
 
 
 def mode_of(state: str) -> str:
@@ -71,10 +84,15 @@ class StateStoreLike(Protocol):
 
 @dataclass(frozen=True)
 class OneShot:
-    """An action that must run at most once in the mission's life (a pyro, a release)."""
+    """An action that must run at most once in the mission's life (a pyro, a release).
+
+    Attributes:
+        retry_s: how long to keep retrying the action after it raised (0: give up at once).
+    """
 
     name: str
     action: Callable[[], None] = field(compare=False, repr=False)
+    retry_s: float = field(default=DEFAULT_RETRY_S, compare=False)
 
 
 @dataclass(frozen=True)
@@ -148,6 +166,18 @@ EV_ONESHOT_SKIPPED = EventSpec(
 EV_ONESHOT_FAILED = EventSpec(
     0x0806, "mode.ONESHOT_FAILED", Severity.WARNING_HI, "one-shot {name} failed: {error}"
 )
+EV_RETRYING = EventSpec(
+    0x0807,
+    "mode.ACTION_RETRYING",
+    Severity.WARNING_LO,
+    "{name} failed ({error}); retrying every tick for {seconds} s",
+)
+EV_RETRY_OK = EventSpec(
+    0x0808, "mode.ACTION_RETRY_OK", Severity.ACTIVITY_HI, "{name} succeeded on attempt {attempts}"
+)
+EV_ACTION_FAILED = EventSpec(
+    0x0809, "mode.ACTION_FAILED", Severity.WARNING_HI, "action {name} failed: {error}"
+)
 
 _STATE_KEY = "mode.state"
 _PREVIOUS_KEY = "mode.previous"
@@ -158,6 +188,19 @@ class _Model:
     """The object ``transitions`` drives; it holds only the state attribute."""
 
     state: str
+
+
+@dataclass
+class _Retry:
+    """A failed action waiting for its next attempt."""
+
+    action: Callable[[], None]
+    until: float
+    #: The state whose arrival ran it, for a repeatable action: leaving that state drops the
+    #: retry (the next state's own actions apply). ``None`` for a one-shot, which was decided and
+    #: recorded, and is retried wherever the machine goes.
+    state: str | None
+    attempts: int = 1
 
 
 class ModeMachine:
@@ -225,6 +268,7 @@ class ModeMachine:
                 after=self._arrived_callback(spec),
             )
         self._autonomous = [s for s in self.table if s.autonomous]
+        self._retries: dict[str, _Retry] = {}
         self.transition_count = 0
         self.refused_count = 0
 
@@ -367,12 +411,9 @@ class ModeMachine:
             self._events.emit(
                 EV_TRANSITION, source=old, dest=spec.dest, trigger=spec.trigger, cause=self._cause
             )
-            for action in spec.actions:
-                try:
-                    action()
-                except Exception as exc:  # safing must go on even if one output fails
-                    log.exception("action on arrival in %s failed", spec.dest)
-                    self._events.emit(EV_ONESHOT_FAILED, name=spec.trigger, error=str(exc)[:80])
+            for action in spec.actions:  # safing goes on even if one output fails
+                name = f"{spec.trigger}/{getattr(action, '__name__', 'action')}"
+                self._attempt(name, action, DEFAULT_RETRY_S, spec.dest)
             for shot in spec.on_arrival:
                 self.fire_once(shot)
             self._notify(old, spec.dest, self._cause)
@@ -380,25 +421,77 @@ class ModeMachine:
         return arrived
 
     def fire_once(self, shot: OneShot) -> bool:
-        """Run a one-shot action unless it already ran; the record is committed first."""
+        """Run a one-shot action unless it already ran; the record is committed first.
+
+        Returns True if the action ran now without raising; one that raised is retried by
+        :meth:`tick` for ``shot.retry_s`` (see :meth:`retrying`).
+        """
         if not self._store.set_flag_once(f"oneshot.{shot.name}"):
             self._events.emit(EV_ONESHOT_SKIPPED, name=shot.name)
             return False
+        return self._attempt(shot.name, shot.action, shot.retry_s, None)
+
+    def _attempt(
+        self, name: str, action: Callable[[], None], retry_s: float, state: str | None
+    ) -> bool:
+        """Run an action the first time; a failure is queued for retries or reported."""
         try:
-            shot.action()
+            action()
         except Exception as exc:  # an actuator fault must not stop the mode machine
-            log.exception("one-shot %s failed", shot.name)
-            self._events.emit(EV_ONESHOT_FAILED, name=shot.name, error=str(exc)[:80])
+            log.warning("%s failed: %s", name, exc)
+            error = str(exc)[:80]
+            if retry_s > 0:
+                self._retries[name] = _Retry(action, self._now() + retry_s, state)
+                self._events.emit(EV_RETRYING, name=name, error=error, seconds=retry_s)
+            else:
+                self._gave_up(name, state, error)
             return False
-        self._events.emit(EV_ONESHOT, name=shot.name)
+        self._retries.pop(name, None)  # a new arrival's action succeeded: nothing to retry
+        if state is None:
+            self._events.emit(EV_ONESHOT, name=name)
         return True
 
     def fired(self, name: str) -> bool:
-        """Whether the one-shot ``name`` has fired (in this life or a previous one)."""
+        """Whether the one-shot ``name`` is recorded as fired (in this life or a previous one).
+
+        A one-shot still being retried counts as fired here, so that nothing calls
+        :meth:`fire_once` for it again; :meth:`retrying` tells the two apart.
+        """
         return bool(self._store.get(f"oneshot.{name}", False))
 
+    def retrying(self, name: str) -> bool:
+        """Whether the one-shot (or ``trigger/action``) ``name`` failed and is being retried."""
+        return name in self._retries
+
+    def _retry_failed(self) -> None:
+        now = self._now()
+        for name, retry in list(self._retries.items()):
+            if retry.state is not None and retry.state != self.state:
+                self._retries.pop(name, None)
+                continue
+            retry.attempts += 1
+            try:
+                retry.action()
+            except Exception as exc:
+                if now >= retry.until:
+                    self._retries.pop(name, None)
+                    error = f"{str(exc)[:60]} (gave up after {retry.attempts} attempts)"
+                    self._gave_up(name, retry.state, error)
+                continue
+            self._retries.pop(name, None)
+            self._events.emit(EV_RETRY_OK, name=name, attempts=retry.attempts)
+            if retry.state is None:
+                self._events.emit(EV_ONESHOT, name=name)
+
+    def _gave_up(self, name: str, state: str | None, error: str) -> None:
+        spec = EV_ONESHOT_FAILED if state is None else EV_ACTION_FAILED
+        self._events.emit(spec, name=name, error=error)
+
     def tick(self) -> None:
-        """Take the first autonomous transition from the current state whose guard holds."""
+        """Retry failed actions, then take the first autonomous transition from the current
+        state whose guard holds."""
+        if self._retries:
+            self._retry_failed()
         state = self.state
         for spec in self._autonomous:
             if state in spec.source and (spec.guard is None or spec.guard()):
@@ -439,6 +532,9 @@ class ModeMachine:
             EV_ONESHOT,
             EV_ONESHOT_SKIPPED,
             EV_ONESHOT_FAILED,
+            EV_RETRYING,
+            EV_RETRY_OK,
+            EV_ACTION_FAILED,
         ]
 
     # --- documentation ---------------------------------------------------------------------------

@@ -121,6 +121,17 @@ def test_imu_bus_errors_are_retried_and_survived(runs: Path) -> None:
     assert report["flight_events"].get("dev.READ_FAILED", 0) > 0
 
 
+def test_a_pyro_the_relay_board_refused_is_retried_and_the_lander_lands(runs: Path) -> None:
+    report = fly(runs, seed=1, faults=("pyro_bus_errors",), until="SURFACE")
+    assert_landed_safely(report)
+    world = [e["text"] for e in report["world_events"]]
+    assert sum("backshell separated" in text for text in world) == 1
+    events = report["flight_events"]
+    assert events.get("mode.ACTION_RETRYING", 0) >= 1
+    assert events.get("mode.ACTION_RETRY_OK", 0) >= 1
+    assert events.get("mode.ONESHOT_FAILED", 0) == 0
+
+
 def test_a_reboot_during_edl_resumes_the_phase_and_fires_nothing_twice(runs: Path) -> None:
     report = fly(runs, seed=1, faults=("reboot_edl",), until="SURFACE")
     assert_landed_safely(report)
@@ -144,7 +155,13 @@ def test_a_link_outage_over_edl_is_played_back_afterwards(runs: Path) -> None:
 def test_an_unknown_fault_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown fault"):
         MissionSim(SimOptions(faults=("gremlins",), progress=False), tmp_path)
-    assert set(FAULTS) == {"lidar_dropout", "imu_bus_errors", "reboot_edl", "link_loss"}
+    assert set(FAULTS) == {
+        "lidar_dropout",
+        "imu_bus_errors",
+        "pyro_bus_errors",
+        "reboot_edl",
+        "link_loss",
+    }
 
 
 def test_fsw_sim_writes_a_report_and_an_edl_plot(tmp_path: Path, capsys: Any) -> None:

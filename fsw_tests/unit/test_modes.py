@@ -146,13 +146,132 @@ def test_an_unusable_stored_state_falls_back_to_safe(tmp_path: Path) -> None:
     assert "mode.RESTORE_FALLBACK" in rig.names()
 
 
-def test_a_one_shot_that_raises_is_reported_and_not_retried(rig: Rig) -> None:
-    def boom() -> None:
-        raise OSError("relay driver not answering")
+class Flaky:
+    """An action whose first ``failures`` calls raise, as a relay board that does not ACK."""
 
-    assert not rig.machine.fire_once(OneShot("mortar", boom))
-    assert "mode.ONESHOT_FAILED" in rig.names()
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls = 0
+        self.done = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise OSError("relay driver not answering")
+        self.done += 1
+
+
+def test_a_one_shot_that_raises_is_retried_each_tick_until_it_succeeds(rig: Rig) -> None:
+    mortar = Flaky(failures=3)
+    assert not rig.machine.fire_once(OneShot("mortar", mortar))
+    assert rig.machine.fired("mortar") and rig.machine.retrying("mortar")
+    assert rig.names()[-1] == "mode.ACTION_RETRYING"
+    for _ in range(3):
+        rig.clock.advance(0.02)
+        rig.machine.tick()
+    assert (mortar.calls, mortar.done) == (4, 1)
+    assert not rig.machine.retrying("mortar")
+    assert rig.names()[-2:] == ["mode.ACTION_RETRY_OK", "mode.ONESHOT"]
+    assert "attempt 4" in rig.events.recent[-2].text
+    rig.machine.tick()
+    assert mortar.calls == 4  # nothing left to retry
+
+
+def test_a_one_shot_that_keeps_failing_is_given_up_after_its_retry_time(rig: Rig) -> None:
+    mortar = Flaky(failures=10**6)
+    rig.machine.fire_once(OneShot("mortar", mortar, retry_s=1.0))
+    while rig.machine.retrying("mortar"):
+        rig.clock.advance(0.25)
+        rig.machine.tick()
+    assert rig.clock.monotonic() == 1.0
+    assert mortar.calls == 5 and mortar.done == 0
+    failed = rig.events.recent[-1]
+    assert failed.name == "mode.ONESHOT_FAILED" and "gave up after 5 attempts" in failed.text
+    rig.machine.tick()
+    assert mortar.calls == 5
     assert rig.machine.fired("mortar")  # recorded before it ran: at most once, by design
+
+
+def test_a_one_shot_without_retry_time_is_reported_at_once(rig: Rig) -> None:
+    mortar = Flaky(failures=1)
+    assert not rig.machine.fire_once(OneShot("mortar", mortar, retry_s=0.0))
+    assert rig.names()[-1] == "mode.ONESHOT_FAILED"
+    rig.machine.tick()
+    assert mortar.calls == 1 and not rig.machine.retrying("mortar")
+
+
+def test_a_reboot_while_a_one_shot_is_retried_does_not_try_it_again(tmp_path: Path) -> None:
+    clock = SimClock()
+    first = Rig(tmp_path, clock)
+    first.machine.restore()
+    mortar = Flaky(failures=10**6)
+    first.machine.fire_once(OneShot("mortar", mortar))
+    assert first.machine.retrying("mortar")
+
+    second = Rig(tmp_path, clock)
+    second.machine.restore()
+    again = Flaky(failures=0)
+    assert not second.machine.fire_once(OneShot("mortar", again))
+    second.machine.tick()
+    assert again.calls == 0 and not second.machine.retrying("mortar")
+    assert second.machine.fired("mortar")
+
+
+def test_a_failed_arrival_action_is_retried_only_while_in_its_state(tmp_path: Path) -> None:
+    clock = SimClock()
+    rig = Rig(tmp_path, clock)
+    rig.machine.restore()
+    safing = Flaky(failures=10**6)
+    rig.machine = ModeMachine(
+        states=STATES,
+        transitions=[
+            TransitionSpec("safe", ("IDLE",), "SAFE", actions=(safing,)),
+            TransitionSpec("resume", ("SAFE",), "IDLE"),
+        ],
+        initial="IDLE",
+        fallback="SAFE",
+        modes=MODES,
+        events=rig.events,
+        store=rig.store,
+        now=clock.monotonic,
+    )
+    rig.machine.trigger("safe")
+    assert rig.machine.retrying("safe/action")  # a callable object has no __name__
+    rig.machine.tick()
+    assert safing.calls == 2
+    rig.machine.trigger("resume")
+    rig.machine.tick()
+    assert safing.calls == 2  # left SAFE: its safing action is no longer wanted
+    safing.failures = 0
+    rig.machine.trigger("safe")
+    assert safing.calls == 3 and safing.done == 1
+
+
+def test_an_arrival_action_that_keeps_failing_is_reported_as_an_action(tmp_path: Path) -> None:
+    clock = SimClock()
+    events = EventLog(now=clock.monotonic)
+
+    def close_valves() -> None:
+        raise OSError("PWM board not answering")
+
+    machine = ModeMachine(
+        states=STATES,
+        transitions=[TransitionSpec("safe", ("IDLE",), "SAFE", actions=(close_valves,))],
+        initial="IDLE",
+        fallback="SAFE",
+        modes=MODES,
+        events=events,
+        store=StateStore(tmp_path / "s.cbor"),
+        now=clock.monotonic,
+    )
+    machine.restore()
+    machine.trigger("safe")
+    assert machine.retrying("safe/close_valves")
+    clock.advance(10.0)
+    machine.tick()
+    last = events.recent[-1]
+    assert last.name == "mode.ACTION_FAILED" and "safe/close_valves" in last.text
+    assert not machine.retrying("safe/close_valves")
 
 
 def test_inconsistent_tables_are_refused_at_construction(tmp_path: Path) -> None:

@@ -322,8 +322,11 @@ class MarsMission:
         return self.now() - detected >= self.p("chute_backup_s")
 
     def powered_descent_due(self) -> bool:
-        if self.machine is None or not self.machine.fired("heatshield_jettison"):
+        machine = self.machine
+        if machine is None or not machine.fired("heatshield_jettison"):
             return False
+        if machine.retrying("heatshield_jettison"):
+            return False  # still on: the engine cannot fire through it
         alt = self.descent_nav.altitude_m
         if alt is not None and self.descent_nav.age(self.now()) < 2.0:
             return alt <= self.p("powered_altitude_m")
@@ -362,10 +365,12 @@ class MarsMission:
         )
 
     def _start_powered(self) -> None:
+        # The pyro first: if the PWM board refuses the write this raises before anything else
+        # changes, and the mode machine's retry runs the whole action again.
+        self.act.fire(Channel.BACKSHELL_SEPARATION)
         if self.entry_nav is not None:  # horizontal speed carried over from the entry solution
             st = self.entry_nav.state
             self.descent_nav.horizontal_speed_mps = st.speed_mps * math.cos(st.flight_path_rad)
-        self.act.fire(Channel.BACKSHELL_SEPARATION)
         self.controller = DescentController(
             max_thrust_n=self.p("descent_thrust_n"), mass_kg=self.p("lander_mass_kg")
         )

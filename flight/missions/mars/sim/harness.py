@@ -66,7 +66,9 @@ SEPARATION_MET = 295 * DAY + 3 * 3600.0
 ENTRY_COAST_S = 3 * 3600.0
 KEY_SLOT = 1
 
-FAULTS = ("lidar_dropout", "imu_bus_errors", "reboot_edl", "link_loss")
+FAULTS = ("lidar_dropout", "imu_bus_errors", "pyro_bus_errors", "reboot_edl", "link_loss")
+#: The PCA9685's address on the reference bench (devices.toml).
+_PWM_ADDRESS = 0x40
 _QUIET = {
     State.CRUISE,
     State.MOI_PREP,
@@ -499,6 +501,8 @@ class MissionSim:
             self._fault_done.add("imu_bus_errors")
             self.bench.sim_buses[1].inject(0x68, BusFault("no_ack", rate=0.35))
             self._note("fault", "IMU bus errors from now on (35% of transfers fail)")
+        if "pyro_bus_errors" in faults:
+            self._pyro_bus_errors(state)
         if "lidar_dropout" in faults and state == State.EDL_POWERED:
             self._fault_done.add("lidar_dropout")
             self.bench.models["lidar"].dropout(3600.0)
@@ -510,6 +514,21 @@ class MissionSim:
         ):
             self._fault_done.add("reboot_edl")
             self._reboot()
+
+    def _pyro_bus_errors(self, state: str) -> None:
+        """The PWM board refuses every transfer from 150 m above the powered-descent altitude
+        until a second into powered flight, so the backshell separation pyro's first attempts
+        fail and only the mode machine's retry can fire it."""
+        bus = self.bench.sim_buses[1]
+        if _PWM_ADDRESS not in bus.faults:
+            due = self.fsw.mission.p("powered_altitude_m") + 150.0
+            if state == State.EDL_PARACHUTE and self.world.truth.altitude_m < due:
+                bus.inject(_PWM_ADDRESS, BusFault("no_ack"))
+                self._note("fault", "PWM board not answering (pyro and throttle writes fail)")
+        elif state == State.EDL_POWERED and self.fsw.machine.time_in_state() >= 1.0:
+            bus.clear_fault(_PWM_ADDRESS)
+            self._fault_done.add("pyro_bus_errors")
+            self._note("fault", "PWM board answering again")
 
     def run(self) -> dict[str, Any]:
         wall = WallClock()  # the simulator's own pacing and timing; the flight side never sees it
