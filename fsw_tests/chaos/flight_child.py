@@ -46,8 +46,14 @@ def main() -> None:
     fire_once = ModeMachine.fire_once
 
     def logged_fire_once(self: ModeMachine, shot: Any) -> bool:
+        attempts = [0]
+
         def action() -> None:
-            note(f"O {shot.name}")
+            # Logged on the first attempt only: the machine's retries after a failed attempt
+            # are the same firing, so a repeat in the log means a second life fired it again.
+            if not attempts[0]:
+                note(f"O {shot.name}")
+            attempts[0] += 1
             shot.action()
 
         return fire_once(self, dataclasses.replace(shot, action=action))

@@ -121,6 +121,17 @@ def test_imu_bus_errors_are_retried_and_survived(runs: Path) -> None:
     assert report["flight_events"].get("dev.READ_FAILED", 0) > 0
 
 
+def test_a_frozen_imu_in_entry_is_bridged_and_the_lander_lands(runs: Path) -> None:
+    report = fly(runs, seed=1, faults=("imu_stuck",), until="SURFACE")
+    assert_landed_safely(report)
+    events = report["flight_events"]
+    assert events.get("mars.IMU_FROZEN", 0) == 1
+    assert events.get("mars.IMU_LIVE", 0) == 1
+    # The entry estimate at parachute deploy stays as close to the truth as without the fault.
+    nominal = fly(runs, seed=1, until="SURFACE")["edl"]["chute_speed_error_mps"]
+    assert abs(report["edl"]["chute_speed_error_mps"]) < abs(nominal) + 10.0  # 53 m/s if not
+
+
 def test_a_pyro_the_relay_board_refused_is_retried_and_the_lander_lands(runs: Path) -> None:
     report = fly(runs, seed=1, faults=("pyro_bus_errors",), until="SURFACE")
     assert_landed_safely(report)
@@ -158,6 +169,7 @@ def test_an_unknown_fault_is_refused_by_name(tmp_path: Path) -> None:
     assert set(FAULTS) == {
         "lidar_dropout",
         "imu_bus_errors",
+        "imu_stuck",
         "pyro_bus_errors",
         "reboot_edl",
         "link_loss",

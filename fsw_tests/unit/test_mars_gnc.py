@@ -14,6 +14,7 @@ from flight.missions.mars.gnc import (
     DescentController,
     DescentNavigator,
     EntryNavigator,
+    FreezeWatch,
     altitude_from_pressure,
 )
 from flight.missions.mars.sim.atmosphere import pressure
@@ -59,7 +60,8 @@ def test_the_descent_navigator_propagates_on_the_imu_between_altimeter_samples()
     nav = DescentNavigator()
     nav.measure(100.0, 0.0)
     nav.propagate(MARS_SURFACE_GRAVITY, 0.0, 0.5)
-    nav.propagate(MARS_SURFACE_GRAVITY + 1.0, 0.5, 0.5)  # 1 m/s^2 upward net for 0.5 s
+    for i in range(1, 26):  # 1 m/s^2 upward net for 0.5 s, sampled at 50 Hz
+        nav.propagate(MARS_SURFACE_GRAVITY + 1.0, i * 0.02, 0.5)
     assert nav.vertical_speed_mps == pytest.approx(0.5)
     assert nav.horizontal_speed_mps == pytest.approx(0.25)
 
@@ -95,3 +97,68 @@ def test_entry_dead_reckoning_follows_a_drag_free_fall() -> None:
     expected = 4800.0 + g * math.sin(math.radians(14.5)) * 10.0
     assert nav.state.speed_mps == pytest.approx(expected, rel=1e-3)
     assert nav.state.altitude_m < 125_000.0 - 10_000.0
+
+
+def test_a_frozen_output_is_told_from_a_live_one() -> None:
+    watch = FreezeWatch(repeats=4)
+    assert not any(watch.update((0.1 * i, 0.0, 3.7)) for i in range(50))  # noisy: never frozen
+    stuck = (0.0, 0.0, 3.7)
+    assert [watch.update(stuck) for _ in range(5)] == [False, False, False, True, True]
+    assert not watch.update((0.0, 0.0, 3.71))  # one fresh sample and it is live again
+
+
+def _entry_navs() -> tuple[EntryNavigator, EntryNavigator]:
+    args = {"speed_mps": 4000.0, "flight_path_deg": -12.0, "altitude_m": 40_000.0}
+    return EntryNavigator(**args), EntryNavigator(**args)
+
+
+def test_an_imu_gap_is_bridged_by_interpolating_the_samples_either_side() -> None:
+    # Drag rising linearly from 40 to 70 m/s^2 over 8 s: every sample against only both ends.
+    def drag(t: float) -> tuple[float, float, float]:
+        return (0.0, 0.0, 40.0 + 30.0 * t / 8.0)
+
+    full, gapped = _entry_navs()
+    for i in range(401):
+        full.update(drag(i * 0.02), i * 0.02)
+    gapped.update(drag(0.0), 0.0)
+    gapped.update(drag(8.0), 8.0)
+    # Within 2 m/s of 440 (coarser steps); integrating one blind second would be 370 out.
+    assert gapped.state.speed_mps == pytest.approx(full.state.speed_mps, abs=2.0)
+    lost = 4000.0 - full.state.speed_mps
+    assert lost > 400.0  # the 440 m/s of the gap, not the 70 of one blind second
+
+
+def test_ordinary_samples_integrate_exactly_as_one_step_each() -> None:
+    nav, _ = _entry_navs()
+    nav.update((0.0, 0.0, 50.0), 0.0)
+    nav.update((0.0, 0.0, 60.0), 0.02)
+    g = 4.2828e13 / (3_389_500.0 + 40_000.0) ** 2
+    assert nav.state.speed_mps == 4000.0 + (-60.0 + g * math.sin(math.radians(12.0))) * 0.02
+
+
+def test_a_resumed_entry_navigator_spans_the_reboot_with_the_first_new_sample() -> None:
+    nav, reference = _entry_navs()
+    nav.anchor(0.0)
+    nav.update((0.0, 0.0, 50.0), 4.0)  # no sample known at the save: 50 m/s^2 throughout
+    reference.update((0.0, 0.0, 50.0), 0.0)
+    reference.update((0.0, 0.0, 50.0), 4.0)
+    assert nav.state.speed_mps == pytest.approx(reference.state.speed_mps)
+    assert nav.state.speed_mps < 4000.0 - 190.0
+
+
+def test_the_descent_navigator_bridges_a_gap_in_lateral_acceleration() -> None:
+    nav = DescentNavigator()
+    nav.measure(100.0, 0.0)
+    nav.propagate(MARS_SURFACE_GRAVITY, 0.0, 0.0)
+    nav.propagate(MARS_SURFACE_GRAVITY, 4.0, 1.0)  # lateral push ramping 0 -> 1 m/s^2 over 4 s
+    assert nav.horizontal_speed_mps == pytest.approx(2.0, abs=0.06)
+
+
+def test_a_gap_does_not_count_again_the_descent_the_altimeter_already_measured() -> None:
+    nav = DescentNavigator(altitude_gain=1.0, velocity_gain=1.0)
+    nav.measure(10.0, 0.0)
+    nav.propagate(MARS_SURFACE_GRAVITY, 0.0)
+    for i in range(1, 9):  # the IMU is frozen; the altimeter sees 0.5 m/s down for 8 s
+        nav.measure(10.0 - 0.5 * i, float(i))
+    nav.propagate(MARS_SURFACE_GRAVITY, 8.0)
+    assert nav.altitude_m == pytest.approx(6.0 - 0.25)  # half a second, not eight (2 m)

@@ -15,6 +15,11 @@ aerodynamic drag and engine thrust both read as +z specific force; +x is the lif
 * :class:`DescentNavigator` fuses the altimeters with the IMU into altitude and vertical speed.
 * :class:`DescentController` turns a vertical-speed target into a throttle set-point (PI), to
   hover near 100 m and touch down slowly.
+* :class:`FreezeWatch` tells a stuck IMU (the same sample over and over) from a live one. A
+  frozen stretch is skipped, and the gap it leaves, like any gap in the IMU data, is bridged by
+  interpolating between the samples either side wherever nothing else measures the quantity
+  (entry speed, horizontal speed): integrating the frozen value for seconds at peak deceleration
+  put the entry speed estimate 35 m/s out and the lander down sideways.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ __all__ = [
     "DescentController",
     "DescentNavigator",
     "EntryNavigator",
+    "FreezeWatch",
     "altitude_from_pressure",
 ]
 
@@ -39,6 +45,63 @@ __all__ = [
 # simulator does; what it does not know is where it is.
 MARS_SURFACE_GRAVITY = MARS_G0
 MARS_GM = GM
+
+#: Identical IMU samples in a row that mark its output as frozen. The accelerometer's noise spans
+#: several counts, so all three axes repeating exactly happens about once in 10,000 samples and
+#: four in a row never, while a chip whose output registers stopped updating repeats for as long as
+#: it is stuck. It assumes the chip samples at least as fast as it is polled (100 Hz against 50 Hz
+#: with the reference configuration), or fresh reads would repeat too.
+FROZEN_SAMPLES = 4
+#: The longest gap in the IMU data (frozen, or reads failing) that the navigators bridge; beyond it
+#: they integrate only this long, as they have no better guess of what the vehicle did meanwhile.
+MAX_BRIDGE_S = 10.0
+#: Interpolation step across a gap. An ordinary sample interval (20 ms) is shorter and integrates
+#: as one step with the new sample, exactly as without a gap.
+BRIDGE_STEP_S = 0.1
+
+Vector = tuple[float, float, float]
+
+
+def _bridge(previous: Vector | None, current: Vector, gap_s: float) -> list[tuple[Vector, float]]:
+    """(specific force, step) pairs that integrate a gap of ``gap_s`` ending at ``current``.
+
+    The specific force is interpolated linearly from ``previous`` (``None``: unknown, so the
+    current sample stands for the whole gap); the last step always uses ``current`` itself.
+    """
+    gap_s = min(gap_s, MAX_BRIDGE_S)
+    steps = max(1, math.ceil(gap_s / BRIDGE_STEP_S - 1e-9))
+    h = gap_s / steps
+    if steps == 1 or previous is None:
+        return [(current, h)] * steps
+    (px, py, pz), (cx, cy, cz) = previous, current
+    out: list[tuple[Vector, float]] = []
+    for i in range(1, steps):
+        f = i / steps
+        out.append(((px + (cx - px) * f, py + (cy - py) * f, pz + (cz - pz) * f), h))
+    out.append((current, h))
+    return out
+
+
+class FreezeWatch:
+    """Whether a sensor's output has stopped changing (the part answers, but with old data)."""
+
+    def __init__(self, repeats: int = FROZEN_SAMPLES) -> None:
+        self.repeats = repeats
+        self._last: tuple[float, ...] | None = None
+        self._same = 0
+
+    @property
+    def frozen(self) -> bool:
+        return self._same >= self.repeats
+
+    def update(self, sample: tuple[float, ...]) -> bool:
+        """Take a new sample; returns True while the output is frozen."""
+        if sample == self._last:
+            self._same += 1
+        else:
+            self._last, self._same = sample, 1
+        return self.frozen
+
 
 # Reference atmosphere for barometric backup altitude (NASA Glenn fit, reference/mars.md).
 _P0_PA = 699.0
@@ -93,13 +156,23 @@ class EntryNavigator:
     def __init__(self, *, speed_mps: float, flight_path_deg: float, altitude_m: float) -> None:
         self.state = EntryState(speed_mps, math.radians(flight_path_deg), altitude_m)
         self._last_time: float | None = None
+        self._last_accel: Vector | None = None
 
-    def update(self, accel_mps2: tuple[float, float, float], time: float) -> EntryState:
+    def anchor(self, time: float) -> None:
+        """Start integrating from ``time`` with no sample known there (resuming a saved state)."""
+        self._last_time, self._last_accel = time, None
+
+    def update(self, accel_mps2: Vector, time: float) -> EntryState:
         if self._last_time is None or time <= self._last_time:
-            self._last_time = time
+            self._last_time, self._last_accel = time, accel_mps2
             return self.state
-        dt = min(time - self._last_time, 1.0)
-        self._last_time = time
+        gap = time - self._last_time
+        previous, self._last_time, self._last_accel = self._last_accel, time, accel_mps2
+        for accel, dt in _bridge(previous, accel_mps2, gap):
+            self._step(accel, dt)
+        return self.state
+
+    def _step(self, accel_mps2: Vector, dt: float) -> None:
         s = self.state
         lift, _, drag = accel_mps2
         r = MARS_RADIUS_M + s.altitude_m
@@ -109,7 +182,6 @@ class EntryNavigator:
         s.flight_path_rad += (lift / v + (v / r - g / v) * math.cos(s.flight_path_rad)) * dt
         s.flight_path_rad = max(-math.pi / 2, min(math.pi / 2, s.flight_path_rad))
         s.altitude_m += v * math.sin(s.flight_path_rad) * dt
-        return s
 
 
 class DescentNavigator:
@@ -129,16 +201,27 @@ class DescentNavigator:
         self._alt_gain = altitude_gain
         self._vel_gain = velocity_gain
         self._last_imu: float | None = None
+        self._last_accel: Vector | None = None
         self._last_alt: tuple[float, float] | None = None
 
     def propagate(self, accel_z_mps2: float, time: float, accel_x_mps2: float = 0.0) -> None:
+        """Advance on an IMU sample taken at ``time``.
+
+        Across a gap in the IMU data, horizontal speed (which nothing else measures) is bridged
+        by interpolation; altitude and vertical speed are propagated over half a second at most,
+        because the altimeters went on correcting them through the gap and bridging them too
+        would count the descent twice.
+        """
+        current = (accel_x_mps2, 0.0, accel_z_mps2)
         if self._last_imu is not None and time > self._last_imu:
-            dt = min(time - self._last_imu, 0.5)
-            self.horizontal_speed_mps += accel_x_mps2 * dt
+            gap = time - self._last_imu
+            for (ax, _, _), dt in _bridge(self._last_accel, current, gap):
+                self.horizontal_speed_mps += ax * dt
             if self.altitude_m is not None:
+                dt = min(gap, 0.5)
                 self.vertical_speed_mps += (accel_z_mps2 - MARS_SURFACE_GRAVITY) * dt
                 self.altitude_m += self.vertical_speed_mps * dt
-        self._last_imu = time
+        self._last_imu, self._last_accel = time, current
 
     def measure(self, altitude_m: float, time: float) -> bool:
         """Blend in an altimeter sample taken at ``time``; a sample seen before is ignored

@@ -24,6 +24,7 @@ from flight.missions.mars.gnc import (
     DescentController,
     DescentNavigator,
     EntryNavigator,
+    FreezeWatch,
     altitude_from_pressure,
 )
 from flight.missions.mars.modes import SAFE_RETURN, State
@@ -191,6 +192,20 @@ EV_ENTRY = EventSpec(
 EV_BACKUP = EventSpec(
     0x1001, "mars.BACKUP_IN_USE", Severity.WARNING_LO, "{function}: using {source}", throttle=20
 )
+EV_IMU_FROZEN = EventSpec(
+    0x1005,
+    "mars.IMU_FROZEN",
+    Severity.WARNING_HI,
+    "IMU output frozen ({samples} identical samples): navigating across the gap",
+    throttle=20,
+)
+EV_IMU_LIVE = EventSpec(
+    0x1006,
+    "mars.IMU_LIVE",
+    Severity.ACTIVITY_HI,
+    "IMU output live again after {seconds} s; gap bridged",
+    throttle=20,
+)
 EV_BURN = EventSpec(
     0x1002,
     "mars.BURN",
@@ -246,7 +261,8 @@ class MarsMission:
         self._entry_count = 0
         self._burn_until: float | None = None
         self._burn_started = 0.0
-        self._burn_started = 0.0
+        self._imu_freeze = FreezeWatch()
+        self._imu_frozen_since: float | None = None
         self._backups: set[str] = set()
         self._hazard_phase = ""
 
@@ -257,15 +273,29 @@ class MarsMission:
         return float(self.params.get(f"mars.{name}"))
 
     # --- sensors ---------------------------------------------------------------------------------
-    def _imu(self) -> tuple[tuple[float, float, float], float] | None:
-        """The newest IMU sample not yet consumed, as (specific force, time)."""
+    def _imu(self, *, watch: bool = False) -> tuple[tuple[float, float, float], float] | None:
+        """The newest IMU sample not yet consumed, as (specific force, time).
+
+        With ``watch`` (in EDL, where the navigators integrate every sample) a frozen output is
+        treated as no sample at all. Not elsewhere: on a quiet bench a live chip's readings can
+        repeat exactly, and nothing outside EDL dead-reckons on them.
+        """
         s = self.pool.get("imu.accel_z_mps2")
         if s is None or not s.valid or s.time <= self._imu_time:
             return None
         self._imu_time = s.time
         ax = self.pool.value("imu.accel_x_mps2", 0.0)
         ay = self.pool.value("imu.accel_y_mps2", 0.0)
-        return (float(ax), float(ay), float(s.value)), s.time
+        accel = (float(ax), float(ay), float(s.value))
+        if watch and self._imu_freeze.update(accel):
+            if self._imu_frozen_since is None:
+                self._imu_frozen_since = s.time
+                self.events_log.emit(EV_IMU_FROZEN, samples=self._imu_freeze.repeats)
+            return None  # the navigators bridge the gap when live samples return
+        if self._imu_frozen_since is not None:
+            self.events_log.emit(EV_IMU_LIVE, seconds=round(s.time - self._imu_frozen_since, 2))
+            self._imu_frozen_since = None
+        return accel, s.time
 
     def imu_online(self) -> bool:
         return bool(self.pool.value("dev.imu.online", True, valid_only=False))
@@ -506,7 +536,7 @@ class MarsMission:
             return
         state = self.machine.state
         now = self.now()
-        sample = self._imu()
+        sample = self._imu(watch=state.startswith("EDL"))
         if state == State.MOI_BURN and sample is not None:
             self.dv.update(*sample)
         elif state == State.EDL_ENTRY:
@@ -569,7 +599,7 @@ class MarsMission:
                 flight_path_deg=float(saved[1]),
                 altitude_m=float(saved[2]),
             )
-            nav.update((0.0, 0.0, 0.0), float(saved[3]))  # anchor its time at the save
+            nav.anchor(float(saved[3]))
             return nav
         return self._new_entry_nav()
 
@@ -717,7 +747,7 @@ class MarsMission:
         ]
 
     def events(self) -> list[EventSpec]:
-        return [EV_ENTRY, EV_BACKUP, EV_BURN, EV_TOUCHDOWN, EV_HAZARD]
+        return [EV_ENTRY, EV_BACKUP, EV_BURN, EV_TOUCHDOWN, EV_HAZARD, EV_IMU_FROZEN, EV_IMU_LIVE]
 
     def parameters(self) -> list[ParamSpec]:
         return list(PARAMETERS)

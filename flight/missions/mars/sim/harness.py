@@ -66,7 +66,16 @@ SEPARATION_MET = 295 * DAY + 3 * 3600.0
 ENTRY_COAST_S = 3 * 3600.0
 KEY_SLOT = 1
 
-FAULTS = ("lidar_dropout", "imu_bus_errors", "pyro_bus_errors", "reboot_edl", "link_loss")
+FAULTS = (
+    "lidar_dropout",
+    "imu_bus_errors",
+    "imu_stuck",
+    "pyro_bus_errors",
+    "reboot_edl",
+    "link_loss",
+)
+#: How long the stuck IMU of the ``imu_stuck`` fault repeats its last sample.
+_IMU_STUCK_S = 8.0
 #: The PCA9685's address on the reference bench (devices.toml).
 _PWM_ADDRESS = 0x40
 _QUIET = {
@@ -257,6 +266,9 @@ class MissionSim:
         self.sent = 0
         self.received: list[Message] = []
         self._fault_done: set[str] = set()
+        self._imu_stuck_until = 0.0
+        #: Onboard entry speed estimate minus the truth when the parachute fires.
+        self._chute_error: float | None = None
         self._separated_at: float | None = None
         self._entry_placed = False
         self._landed_seen = False
@@ -477,6 +489,9 @@ class MissionSim:
             self._warp_to(
                 self.clock.monotonic() + ENTRY_COAST_S, self.world.place_at_entry_interface
             )
+        nav = fsw.mission.entry_nav
+        if state == State.EDL_PARACHUTE and self._chute_error is None and nav is not None:
+            self._chute_error = nav.state.speed_mps - self.world.truth.speed_mps
         if state.startswith("EDL"):  # the flight software's own IMU readings, from its data pool
             sf = [fsw.pool.value(f"imu.accel_{axis}_mps2", 0.0) for axis in "xyz"]
             self._peak_sensed_g = max(self._peak_sensed_g, math.sqrt(sum(a * a for a in sf)) / G0)
@@ -501,6 +516,8 @@ class MissionSim:
             self._fault_done.add("imu_bus_errors")
             self.bench.sim_buses[1].inject(0x68, BusFault("no_ack", rate=0.35))
             self._note("fault", "IMU bus errors from now on (35% of transfers fail)")
+        if "imu_stuck" in faults:
+            self._imu_stuck()
         if "pyro_bus_errors" in faults:
             self._pyro_bus_errors(state)
         if "lidar_dropout" in faults and state == State.EDL_POWERED:
@@ -514,6 +531,20 @@ class MissionSim:
         ):
             self._fault_done.add("reboot_edl")
             self._reboot()
+
+    def _imu_stuck(self) -> None:
+        """The IMU's output registers stop updating for 8 s from 3 g of deceleration, while the
+        drag is still climbing towards its peak: the chip answers, with the same sample."""
+        imu = self.bench.models["imu"]
+        now = self.clock.monotonic()
+        if not imu.stuck and self.world.truth.deceleration_g >= 3.0:
+            imu.stuck = True
+            self._imu_stuck_until = now + _IMU_STUCK_S
+            self._note("fault", f"IMU output frozen for {_IMU_STUCK_S:g} s")
+        elif imu.stuck and now >= self._imu_stuck_until:
+            imu.stuck = False
+            self._fault_done.add("imu_stuck")
+            self._note("fault", "IMU output live again")
 
     def _pyro_bus_errors(self, state: str) -> None:
         """The PWM board refuses every transfer from 150 m above the powered-descent altitude
@@ -639,6 +670,7 @@ class MissionSim:
                 else None,
                 "truth_peak_deceleration_g": truth.peak_deceleration_g,
                 "flight_peak_sensed_g": self._peak_sensed_g,
+                "chute_speed_error_mps": self._chute_error,
             },
             "orbit_insertion": {
                 "flight_delta_v_mps": self._moi_dv,
