@@ -96,7 +96,7 @@ def _landing(report: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ category 4: device faults
 
 
-def _device_fault_run(rate: float, seed: int) -> dict[str, Any]:
+def device_fault_run(rate: float, seed: int) -> dict[str, Any]:
     """One mission at one I2C error rate; the landing and the device events."""
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,7 +167,7 @@ def device_faults(rates: tuple[float, ...], seed: int = 4) -> dict[str, Any]:
     """A whole mission per I2C error rate, with stuck chips and a misbehaving LiDAR on top."""
     out: dict[str, Any] = {"crash": 0, "landing_lost": 0}
     for rate in rates:
-        result = _device_fault_run(rate, seed)
+        result = device_fault_run(rate, seed)
         out["crash"] += result.pop("crash")
         # Up to 5 % the redundancy (baro for LiDAR, retries, polling) must carry the landing.
         if rate <= 0.05 and not result.get("landed_ok"):
