@@ -48,9 +48,10 @@ MARS_GM = GM
 
 #: Identical IMU samples in a row that mark its output as frozen. The accelerometer's noise spans
 #: several counts, so all three axes repeating exactly happens about once in 10,000 samples and
-#: four in a row never, while a chip whose output registers stopped updating repeats for as long as
-#: it is stuck. It assumes the chip samples at least as fast as it is polled (100 Hz against 50 Hz
-#: with the reference configuration), or fresh reads would repeat too.
+#: four alike in a row about once in 10^12 (six centuries at 50 Hz), while a chip whose output
+#: registers stopped updating repeats for as long as it is stuck. It assumes the chip samples at
+#: least as fast as it is polled (100 Hz against 50 Hz with the reference configuration), or fresh
+#: reads would repeat too.
 FROZEN_SAMPLES = 4
 #: The longest gap in the IMU data (frozen, or reads failing) that the navigators bridge; beyond it
 #: they integrate only this long, as they have no better guess of what the vehicle did meanwhile.
