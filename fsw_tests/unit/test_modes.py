@@ -146,6 +146,22 @@ def test_an_unusable_stored_state_falls_back_to_safe(tmp_path: Path) -> None:
     assert "mode.RESTORE_FALLBACK" in rig.names()
 
 
+def machine_over(
+    table: list[TransitionSpec], *, events: EventLog, store: StateStore, clock: SimClock
+) -> ModeMachine:
+    """A machine over the test states with a table of the test's own."""
+    return ModeMachine(
+        states=STATES,
+        transitions=table,
+        initial="IDLE",
+        fallback="SAFE",
+        modes=MODES,
+        events=events,
+        store=store,
+        now=clock.monotonic,
+    )
+
+
 class Flaky:
     """An action whose first ``failures`` calls raise, as a relay board that does not ACK."""
 
@@ -222,18 +238,14 @@ def test_a_failed_arrival_action_is_retried_only_while_in_its_state(tmp_path: Pa
     rig = Rig(tmp_path, clock)
     rig.machine.restore()
     safing = Flaky(failures=10**6)
-    rig.machine = ModeMachine(
-        states=STATES,
-        transitions=[
+    rig.machine = machine_over(
+        [
             TransitionSpec("safe", ("IDLE",), "SAFE", actions=(safing,)),
             TransitionSpec("resume", ("SAFE",), "IDLE"),
         ],
-        initial="IDLE",
-        fallback="SAFE",
-        modes=MODES,
         events=rig.events,
         store=rig.store,
-        now=clock.monotonic,
+        clock=clock,
     )
     rig.machine.trigger("safe")
     assert rig.machine.retrying("safe/action")  # a callable object has no __name__
@@ -254,15 +266,11 @@ def test_an_arrival_action_that_keeps_failing_is_reported_as_an_action(tmp_path:
     def close_valves() -> None:
         raise OSError("PWM board not answering")
 
-    machine = ModeMachine(
-        states=STATES,
-        transitions=[TransitionSpec("safe", ("IDLE",), "SAFE", actions=(close_valves,))],
-        initial="IDLE",
-        fallback="SAFE",
-        modes=MODES,
+    machine = machine_over(
+        [TransitionSpec("safe", ("IDLE",), "SAFE", actions=(close_valves,))],
         events=events,
         store=StateStore(tmp_path / "s.cbor"),
-        now=clock.monotonic,
+        clock=clock,
     )
     machine.restore()
     machine.trigger("safe")
