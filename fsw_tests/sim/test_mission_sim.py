@@ -141,6 +141,10 @@ def test_a_pyro_the_relay_board_refused_is_retried_and_the_lander_lands(runs: Pa
     assert events.get("mode.ACTION_RETRYING", 0) >= 1
     assert events.get("mode.ACTION_RETRY_OK", 0) >= 1
     assert events.get("mode.ONESHOT_FAILED", 0) == 0
+    # The throttle writes refused in the first second of powered flight are reported, and the
+    # rest of each tick still ran.
+    assert events.get("mars.OUTPUT_FAILED", 0) >= 1
+    assert events.get("sched.TASK_ERROR", 0) == 0
 
 
 def test_a_reboot_during_edl_resumes_the_phase_and_fires_nothing_twice(runs: Path) -> None:

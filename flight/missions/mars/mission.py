@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flight.commands import Arg, ArgType, CommandError, CommandSpec
 from flight.datapool import DataPool
@@ -32,10 +32,13 @@ from flight.missions.mars.telemetry import CHANNELS, PACKETS
 from flight.modes import ModeMachine, OneShot, StateStoreLike, TransitionSpec
 from flight.parameters import ParameterStore, ParamSpec
 from flight.telemetry import ChannelSpec, PacketSpec
+from hal.errors import HALError
 
 __all__ = ["MarsMission"]
 
 log = logging.getLogger(__name__)
+
+_Setting = TypeVar("_Setting", bool, float)
 
 #: Sensed specific force that marks the atmosphere's first bite (about 0.03 Earth g).
 ENTRY_DETECT_MPS2 = 0.3
@@ -220,6 +223,14 @@ EV_TOUCHDOWN = EventSpec(
 )
 EV_HAZARD = EventSpec(
     0x1004, "mars.HAZARD_AVOIDANCE", Severity.ACTIVITY_LO, "hazard avoidance: {action}"
+)
+EV_OUTPUT_FAILED = EventSpec(
+    0x1007,
+    "mars.OUTPUT_FAILED",
+    Severity.WARNING_HI,
+    "{output} not set ({error}): sent again next tick",
+    throttle=20,
+    description="The PWM board refused a control output; the rest of the tick went on.",
 )
 
 
@@ -546,9 +557,10 @@ class MarsMission:
                 self._tick_entry(sample, now)
             self._tick_descent(state, sample, now)
         self._publish(now)
-        if self._burn_until is not None and now >= self._burn_until:
+        if self._burn_until is None:
+            return
+        if now >= self._burn_until and self._drive("main engine off", self.act.main_engine, False):
             self._burn_until = None
-            self.act.main_engine(False)
             self.events_log.emit(
                 EV_BURN,
                 burn="trajectory",
@@ -556,8 +568,23 @@ class MarsMission:
                 delta_v_mps=self.dv.delta_v,
                 duration_s=now - self._burn_started,
             )
-        elif self._burn_until is not None and sample is not None:
+        elif sample is not None:  # burning, or the cutoff was refused: still burning
             self.dv.update(*sample)
+
+    def _drive(self, output: str, write: Callable[[_Setting], None], value: _Setting) -> bool:
+        """Send one control output; whether the board took it.
+
+        A refused write must not end the tick: the outputs after it, the published estimates and
+        a burn's cutoff would all wait for the next one. Throttle and lateral thrust are sent
+        again every tick anyway; a refused cutoff keeps the burn open so the next tick retries
+        it. Only HAL errors are caught: a missing board or a bug still reaches the scheduler.
+        """
+        try:
+            write(value)
+        except HALError as exc:
+            self.events_log.emit(EV_OUTPUT_FAILED, output=output, error=str(exc))
+            return False
+        return True
 
     def _tick_entry(
         self, sample: tuple[tuple[float, float, float], float] | None, now: float
@@ -622,9 +649,8 @@ class MarsMission:
                 max_thrust_n=self.p("descent_thrust_n"), mass_kg=self.p("lander_mass_kg")
             )
         if nav.altitude_m is None:
-            self.act.set_throttle(
-                MARS_SURFACE_GRAVITY * self.p("lander_mass_kg") / self.p("descent_thrust_n")
-            )
+            hold = MARS_SURFACE_GRAVITY * self.p("lander_mass_kg") / self.p("descent_thrust_n")
+            self._drive("throttle", self.act.set_throttle, hold)
             return
         hover_alt: float | None = None
         lateral = DescentController.lateral_command(nav.horizontal_speed_mps)
@@ -633,9 +659,10 @@ class MarsMission:
         elif self._in_state_s() < self.p("hover_time_s"):
             hover_alt = self.p("hover_altitude_m")
             lateral = self._hazard_avoidance(lateral)
-        self.act.set_lateral(lateral)
+        self._drive("lateral thrust", self.act.set_lateral, lateral)
         target = DescentController.target_speed(nav.altitude_m, hover_altitude_m=hover_alt)
-        self.act.set_throttle(self.controller.throttle(target, nav.vertical_speed_mps, now))
+        throttle = self.controller.throttle(target, nav.vertical_speed_mps, now)
+        self._drive("throttle", self.act.set_throttle, throttle)
 
     def _tick_parachute(self) -> None:
         if (
@@ -747,7 +774,16 @@ class MarsMission:
         ]
 
     def events(self) -> list[EventSpec]:
-        return [EV_ENTRY, EV_BACKUP, EV_BURN, EV_TOUCHDOWN, EV_HAZARD, EV_IMU_FROZEN, EV_IMU_LIVE]
+        return [
+            EV_ENTRY,
+            EV_BACKUP,
+            EV_BURN,
+            EV_TOUCHDOWN,
+            EV_HAZARD,
+            EV_IMU_FROZEN,
+            EV_IMU_LIVE,
+            EV_OUTPUT_FAILED,
+        ]
 
     def parameters(self) -> list[ParamSpec]:
         return list(PARAMETERS)
