@@ -86,6 +86,8 @@ class StationStats:
     malformed: int = 0
     unmatched_responses: int = 0
     log_errors: int = 0
+    #: Events played back that had already arrived live (kept once).
+    repeated_events: int = 0
 
 
 def _json_default(value: Any) -> Any:
@@ -137,6 +139,9 @@ class GroundStation:
         self.channels: dict[str, ChannelValue] = {}
         self.events: list[EventRecord] = []
         self._events_dropped = 0
+        # Identity of the newest events (insertion-ordered, at most MAX_EVENTS): a playback
+        # after a lost carrier re-sends what may have arrived live already.
+        self._event_keys: dict[tuple[int, float, str], None] = {}
         self.responses: dict[int, ResponseRecord] = {}
         #: Responses to commands this station did not send (stored sequences, other consoles).
         self.other_responses: list[ResponseRecord] = []
@@ -144,6 +149,7 @@ class GroundStation:
         self.last_sent: SentCommand | None = None
         self.stats = StationStats()
         self._listeners: list[Callable[[Record], None]] = []
+        self._message_listeners: list[Callable[[Message], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -164,6 +170,14 @@ class GroundStation:
     def subscribe(self, listener: Callable[[Record], None]) -> None:
         """Call ``listener`` with every channel update, event and response as it is decoded."""
         self._listeners.append(listener)
+
+    def subscribe_messages(self, listener: Callable[[Message], None]) -> None:
+        """Call ``listener`` with every message decoded, live or played back, repeats included.
+
+        For recorders and simulators that must account for everything: :meth:`poll` returns
+        only what that call read, and :meth:`send` and the waits poll too.
+        """
+        self._message_listeners.append(listener)
 
     # ------------------------------------------------------------------ sending
 
@@ -276,6 +290,8 @@ class GroundStation:
         received = self.decoder.feed_packets(data)
         for item in received:
             self.stats.messages += 1
+            for listener in list(self._message_listeners):
+                listener(item.message)
             try:
                 self._handle(item)
             except Exception:  # a listener or a malformed body must not stop the console
@@ -334,9 +350,17 @@ class GroundStation:
         except KeyError:
             self.stats.unknown_events += 1
             name = f"event 0x{msg.id:04X}"
+        text = str(body.get("text", ""))
+        key = (msg.id, msg.time, text)
+        if key in self._event_keys:
+            self.stats.repeated_events += 1
+            return
+        self._event_keys[key] = None
+        if len(self._event_keys) > MAX_EVENTS:
+            del self._event_keys[next(iter(self._event_keys))]
         record = EventRecord(
-            msg.id, name, severity, str(body.get("text", "")), dict(args or {}), msg.time,
-            self.clock.monotonic(), playback,
+            msg.id, name, severity, text, dict(args or {}), msg.time, self.clock.monotonic(),
+            playback,
         )  # fmt: skip
         self.events.append(record)
         if len(self.events) > MAX_EVENTS:

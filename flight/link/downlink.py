@@ -232,6 +232,10 @@ class Downlink:
             return len(self._queues[priority])
         return sum(len(q) for q in self._queues.values())
 
+    def idle(self) -> bool:
+        """Nothing waiting on either virtual channel: no queued packet, no partly sent frame."""
+        return not (self._realtime_busy() or self._playback_busy())
+
     # ------------------------------------------------------------------ output
 
     def _realtime_busy(self) -> bool:

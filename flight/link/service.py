@@ -12,6 +12,11 @@ that the ground is listening from the ground's own transmissions. While the link
 sent into the void. When it comes back, everything archived since it went down is played back on
 virtual channel 1, oldest first, sharing the budget with real-time traffic so neither starves. The
 playback cursor is kept in the state store, so a reboot during an outage loses nothing.
+
+A lost carrier is only noticed a timeout after the ground's last frame, and what was sent in
+between may have gone nowhere; so that playback starts where the ground was last heard, not where
+the loss was noticed. The ground may receive some of those records twice (live and played back);
+it keeps the first.
 """
 
 from __future__ import annotations
@@ -126,6 +131,8 @@ class LinkService:
             events=events,
         )
         self.up = False
+        self._heard_at: float | None = None  # the uplink's last_command_time when last looked at
+        self._heard_cursor: Cursor | None = None  # the archive's end when the ground was heard
         self._playback: Iterator[tuple[Cursor, Message]] | None = None
         self._playback_end: Cursor | None = None
         self._pending: tuple[Cursor, Message] | None = None
@@ -160,6 +167,10 @@ class LinkService:
             data = b""
         self._update_state()  # first: a command's response must not be lost to a stale "down"
         self.uplink.feed(data)
+        heard = self.uplink.last_command_time
+        if heard is not None and heard != self._heard_at:
+            self._heard_at = heard
+            self._heard_cursor = self._archive.end_cursor()
         self._update_state()  # again: an accepted command is the carrier the link waits for
 
     def transmit(self) -> None:
@@ -192,7 +203,10 @@ class LinkService:
                 else "no carrier"
             )
             if self._playback is None or self._store.get(_CURSOR_KEY, None) is None:
-                self._store.set(_CURSOR_KEY, list(self._archive.end_cursor()))
+                start = self._archive.end_cursor()
+                if reason == "no carrier" and self._heard_cursor is not None:
+                    start = self._heard_cursor  # the ground may have gone any time since
+                self._store.set(_CURSOR_KEY, list(start))
             # else a playback was cut short: its cursor (the last record queued) stays, so the
             # next pass resumes there instead of skipping what it had not sent yet.
             self._store.commit()

@@ -213,6 +213,24 @@ def test_older_playback_never_overwrites_newer_values(link) -> None:
         station.wait_event("test.BURN_DONE", 0.5)  # playback events do not satisfy waits
 
 
+def test_an_event_played_back_after_arriving_live_is_kept_once(link) -> None:
+    """After a lost carrier the spacecraft replays from where the ground was last heard, so some
+    of what it plays back may have arrived live already."""
+    flight, station = link
+    burn = Message(MessageKind.EVENT, 0x1F00, 5.0, {"sev": 2, "args": {}, "text": "burn done"})
+    other = Message(MessageKind.EVENT, 0x1F00, 5.0, {"sev": 2, "args": {}, "text": "burn 2 done"})
+    flight.downlink.send(burn)
+    station.wait_until(lambda: station.events or None, 5.0)
+    assert flight.downlink.send_playback(burn)
+    assert flight.downlink.send_playback(other)  # same id and time, different event: kept
+    station.wait_until(lambda: any(e.playback for e in station.events) or None, 5.0)
+    assert [(e.text, e.playback) for e in station.events if e.id == 0x1F00] == [
+        ("burn done", False),
+        ("burn 2 done", True),
+    ]
+    assert station.stats.repeated_events == 1
+
+
 def test_station_works_with_a_flight_side_built_separately(tmp_path: Path) -> None:
     """The dictionary, not the Python objects, is all the ground shares with the flight side."""
     from flight.clock import SimClock

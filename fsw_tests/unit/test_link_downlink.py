@@ -213,6 +213,23 @@ def test_realtime_only_uses_the_whole_link_and_a_full_playback_queue_refuses():
     assert rig.down.stats.playback_frames >= 1
 
 
+def test_idle_only_once_every_queue_and_part_frame_is_out():
+    """What a caller waits on before it stops ticking the link (the simulator's time warp): a
+    message already queued for playback, or half a packet in the framer, is not idle."""
+    rig = Rig()
+    assert rig.down.idle()
+    assert rig.down.send_playback(playback(1))
+    assert rig.down.queued() == 0 and not rig.down.idle()  # queued() is realtime only
+    rig.run(1.0)
+    assert rig.down.idle()
+    rig.down.send(tlm(2, size=800))  # over the two-frame burst: its tail waits a tick
+    rig.down.tick()
+    assert rig.down.queued() == 0 and not rig.down.idle()
+    rig.run(1.0)
+    assert rig.down.idle()
+    assert [r.message.time for r in rig.received()] == [1.0, 2.0]
+
+
 def test_nothing_queued_sends_nothing_unless_idle_frames_are_on():
     quiet = Rig()
     quiet.run(5.0)

@@ -264,7 +264,9 @@ class MissionSim:
         )
         self.actions: list[_GroundAction] = []
         self.sent = 0
+        #: Every message the ground decoded, in order (whichever of its calls read it).
         self.received: list[Message] = []
+        self.ground.subscribe_messages(self.received.append)
         self._fault_done: set[str] = set()
         self._imu_stuck_until = 0.0
         #: Onboard entry speed estimate minus the truth when the parachute fires.
@@ -434,7 +436,7 @@ class MissionSim:
             fsw.machine.state not in _QUIET
             or fsw.mission.act.main_engine_on
             or fsw.link is None
-            or fsw.link.downlink.queued()
+            or not fsw.link.downlink.idle()
             or fsw.link.playing_back
             or self.opt.speed > 0
         ):
@@ -470,7 +472,7 @@ class MissionSim:
                 self._note("ground", action.name)
             action.run()
         if self.fsw.scheduler.tick % 5 == 0:
-            self.received.extend(self.ground.poll())
+            self.ground.poll()
         self._watch()
 
     def _watch(self) -> None:
@@ -582,7 +584,7 @@ class MissionSim:
             self.fsw.stop()
             for _ in range(25):  # let the last frames cross and be read
                 self.clock.advance(one_way_light_time(self.clock.monotonic()) / 20)
-                self.received.extend(self.ground.poll())
+                self.ground.poll()
             if self._record is not None:
                 self._record.close()
             if self.opt.progress:
