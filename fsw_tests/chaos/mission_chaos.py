@@ -360,6 +360,7 @@ def link_outages(seed: int = 6, conjunction_days: float = 50.0) -> dict[str, Any
     out["outage_records_lost_before_detection"] = gap_total
     out["outside_outages_archived"] = len(outside)
     out["outside_outages_not_received"] = sum(1 for r in outside if r not in received)
+    out["received"] = len(keys)
     out["received_twice"] = len(keys) - len(received)
     out["played_back"] = report.get("link", {}).get("played_back")
     out["link_up_events"] = sim.event_names["link.UP"]
