@@ -14,9 +14,11 @@ virtual channel 1, oldest first, sharing the budget with real-time traffic so ne
 playback cursor is kept in the state store, so a reboot during an outage loses nothing.
 
 A lost carrier is only noticed a timeout after the ground's last frame, and what was sent in
-between may have gone nowhere; so that playback starts where the ground was last heard, not where
-the loss was noticed. The ground may receive some of those records twice (live and played back);
-it keeps the first.
+between may have gone nowhere; so the next playback starts where the ground was last heard, not
+where the loss was noticed: at the archive's end then, or, if a playback was running, at the
+record it had reached. That position is kept in the state store too, so a reboot before the loss
+is noticed does not skip what went into the void. The ground may receive some of those records
+twice (live and played back); it keeps the first.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ EV_PLAYBACK_DONE = EventSpec(
 )
 
 _CURSOR_KEY = "link.playback_cursor"
+_HEARD_KEY = "link.heard_cursor"
 _ENABLED_KEY = "link.downlink_enabled"
 _DISABLED_SLOTS_KEY = "link.key_slots_disabled"
 
@@ -78,6 +81,14 @@ def _saved_slots(store: StateStore) -> tuple[int, ...]:
     if not isinstance(value, list):
         return ()
     return tuple(v for v in value if type(v) is int and 0 <= v <= MAX_SPI)
+
+
+def _saved_cursor(store: StateStore, key: str) -> Cursor | None:
+    """An archive position as saved under ``key`` (anything malformed: none)."""
+    saved = store.get(key, None)
+    if not (isinstance(saved, list) and len(saved) == 2 and all(type(v) is int for v in saved)):
+        return None
+    return Cursor(saved[0], saved[1])
 
 
 class LinkService:
@@ -132,15 +143,25 @@ class LinkService:
         )
         self.up = False
         self._heard_at: float | None = None  # the uplink's last_command_time when last looked at
-        self._heard_cursor: Cursor | None = None  # the archive's end when the ground was heard
+        # Where playback must start if the ground turns out to have gone since it was last heard.
+        self._heard_cursor: Cursor | None = None
         self._playback: Iterator[tuple[Cursor, Message]] | None = None
         self._playback_end: Cursor | None = None
         self._pending: tuple[Cursor, Message] | None = None
+        self._ranged = False  # the playback is a range asked for by command
+        self._auto_end = archive.end_cursor()  # where the automatic playback stops
         self.played_back = 0
         self.enabled = bool(store.get(_ENABLED_KEY, True))
-        if store.get(_CURSOR_KEY, None) is None:
+        start = _saved_cursor(store, _CURSOR_KEY)
+        if start is None:
             # The link starts down: what is recorded until it first comes up is played back then.
-            store.set(_CURSOR_KEY, list(archive.end_cursor()))
+            start = archive.end_cursor()
+        heard = _saved_cursor(store, _HEARD_KEY)
+        if config.carrier_timeout_s is not None and heard is not None and heard < start:
+            # Rebooted before a lost carrier was noticed: what was sent since the ground was last
+            # heard may have gone nowhere.
+            start = heard
+        store.set(_CURSOR_KEY, list(start))
 
     @property
     def playing_back(self) -> bool:
@@ -171,6 +192,12 @@ class LinkService:
         if heard is not None and heard != self._heard_at:
             self._heard_at = heard
             self._heard_cursor = self._archive.end_cursor()
+            # A playback under way (or about to start, if this frame brings the link up) has
+            # not sent what lies after its cursor yet: that may go into the void as well.
+            at = _saved_cursor(self._store, _CURSOR_KEY)
+            if at is not None and at < self._heard_cursor:
+                self._heard_cursor = at
+            self._store.set(_HEARD_KEY, list(self._heard_cursor))
         self._update_state()  # again: an accepted command is the carrier the link waits for
 
     def transmit(self) -> None:
@@ -202,30 +229,37 @@ class LinkService:
                 if not self.transport.connected
                 else "no carrier"
             )
-            if self._playback is None or self._store.get(_CURSOR_KEY, None) is None:
-                start = self._archive.end_cursor()
-                if reason == "no carrier" and self._heard_cursor is not None:
-                    start = self._heard_cursor  # the ground may have gone any time since
-                self._store.set(_CURSOR_KEY, list(start))
-            # else a playback was cut short: its cursor (the last record queued) stays, so the
-            # next pass resumes there instead of skipping what it had not sent yet.
+            if reason == "no carrier" and self._heard_cursor is not None:
+                # The ground may have gone any time since it was last heard, mid-playback or not.
+                self._store.set(_CURSOR_KEY, list(self._heard_cursor))
+            elif self._playback is None or self._store.get(_CURSOR_KEY, None) is None:
+                self._store.set(_CURSOR_KEY, list(self._archive.end_cursor()))
+            # else a playback was cut short by command or by the transport, and the link knew at
+            # once: its cursor (the last record queued) stays, so the next pass resumes there.
             self._store.commit()
             self._playback = None
             self._pending = None
             self._events.emit(EV_LINK_DOWN, reason=reason)
 
-    def _start_playback(self, cursor: Cursor | None = None) -> None:
+    def _start_playback(self) -> None:
+        cursor = _saved_cursor(self._store, _CURSOR_KEY)
         if cursor is None:
-            saved = self._store.get(_CURSOR_KEY, None)
-            if not (isinstance(saved, list) and len(saved) == 2):
-                self._events.emit(EV_LINK_UP, pending="nothing")
-                return
-            cursor = Cursor(int(saved[0]), int(saved[1]))
-        self._playback_end = self._archive.end_cursor()
-        self._playback = self._archive.read_since(cursor)
+            self._events.emit(EV_LINK_UP, pending="nothing")
+            return
+        self._auto_end = self._archive.end_cursor()
+        self._play(self._archive.read_since(cursor), self._auto_end, ranged=False)
+        self._events.emit(EV_LINK_UP, pending="what was recorded while down")
+
+    def _play(
+        self, records: Iterator[tuple[Cursor, Message]], end: Cursor, *, ranged: bool
+    ) -> None:
+        """Play ``records`` up to ``end``; only an automatic playback (not a range asked for by
+        command) moves the saved cursor."""
+        self._playback_end = end
+        self._playback = records
+        self._ranged = ranged
         self._pending = None
         self.played_back = 0
-        self._events.emit(EV_LINK_UP, pending="what was recorded while down")
 
     def _feed_playback(self) -> None:
         if self._playback is None:
@@ -242,13 +276,21 @@ class LinkService:
                 self._pending = item  # queue full after all: retry next tick
                 return
             self.played_back += 1
-            self._store.set(_CURSOR_KEY, list(cursor))
+            if not self._ranged:
+                self._store.set(_CURSOR_KEY, list(cursor))
 
     def _finish_playback(self) -> None:
         self._playback = None
+        self._events.emit(EV_PLAYBACK_DONE, count=self.played_back)
+        if self._ranged:
+            # The range may have cut short an automatic playback (whose cursor is then still
+            # saved): that one goes on from where it was.
+            cursor = _saved_cursor(self._store, _CURSOR_KEY)
+            if cursor is not None:
+                self._play(self._archive.read_since(cursor), self._auto_end, ranged=False)
+            return
         self._store.delete(_CURSOR_KEY)
         self._store.commit()
-        self._events.emit(EV_PLAYBACK_DONE, count=self.played_back)
 
     # --- commands and telemetry ------------------------------------------------------------------
     def _enable(self, enabled: bool) -> str:
@@ -262,16 +304,13 @@ class LinkService:
             raise CommandError("t_end is before t_start")
         if not self.up:
             raise CommandError("link is down: playback starts by itself when it returns")
-        self._playback_end = self._archive.end_cursor()
 
         def ranged() -> Iterator[tuple[Cursor, Message]]:
             for cursor, msg in self._archive.read_since(None):
                 if t_start <= msg.time <= t_end:
                     yield cursor, msg
 
-        self._playback = ranged()
-        self._pending = None
-        self.played_back = 0
+        self._play(ranged(), self._archive.end_cursor(), ranged=True)
         return f"playing back MET {t_start:.0f}..{t_end:.0f}"
 
     def commands(self) -> list[CommandSpec]:
@@ -294,7 +333,8 @@ class LinkService:
                     Arg("t_start", ArgType.FLOAT, "s", 0.0, math.inf),
                     Arg("t_end", ArgType.FLOAT, "s", 0.0, math.inf),
                 ),
-                description="Play back the archive between two MET times.",
+                description="Play back the archive between two MET times; a playback of "
+                "an outage under way goes on afterwards.",
             ),
         ]
 
