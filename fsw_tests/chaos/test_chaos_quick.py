@@ -65,6 +65,14 @@ def test_device_faults_mission_lands() -> None:
     assert result["dev_read_failed_events"] > 0
 
 
+def test_link_noise_executes_only_authentic_commands_once_and_the_mission_lands() -> None:
+    figures = mission_chaos.link_noise(seed=5, ber=2e-4)
+    _clean(figures)
+    assert figures["uplink_counters"]["crc_errors"] + figures["uplink_noise"]["dropped"] > 0
+    assert figures["commands_resent_unconfirmed"] > 0  # the ground had to send again
+    assert figures["landed_ok"]
+
+
 def test_link_outages_recorded_data_played_back() -> None:
     figures = mission_chaos.link_outages(seed=15, conjunction_days=1.0)
     _clean(figures)

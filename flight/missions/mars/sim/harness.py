@@ -76,6 +76,10 @@ FAULTS = (
 )
 #: How long the stuck IMU of the ``imu_stuck`` fault repeats its last sample.
 _IMU_STUCK_S = 8.0
+#: How long past the round trip the ground waits for a command's confirmation before sending it
+#: again, and how many times it sends one before giving up (a noisy link eats frames both ways).
+_CONFIRM_SLACK_S = 20.0
+_ATTEMPTS = 8
 #: The PCA9685's address on the reference bench (devices.toml).
 _PWM_ADDRESS = 0x40
 _QUIET = {
@@ -178,7 +182,7 @@ class SimOptions:
 class _GroundAction:
     time: float
     name: str
-    run: Callable[[], None]
+    run: Callable[[], object]
 
 
 def build_reference_software(state_dir: Path) -> FlightSoftware:
@@ -263,7 +267,9 @@ class MissionSim:
             utc=lambda: UTC_AT_LAUNCH + self.clock.monotonic(),
         )
         self.actions: list[_GroundAction] = []
+        self.checks: list[_GroundAction] = []  # the ground looking for confirmations
         self.sent = 0
+        self.resent = 0  # commands sent again for want of a confirmation
         #: Every message the ground decoded, in order (whichever of its calls read it).
         self.received: list[Message] = []
         self.ground.subscribe_messages(self.received.append)
@@ -311,24 +317,92 @@ class MissionSim:
         self.fsw = self._boot()
 
     # --- the ground's plan -----------------------------------------------------------------------
-    def _at(self, t: float, name: str, run: Callable[[], None]) -> None:
+    def _at(self, t: float, name: str, run: Callable[[], object]) -> None:
         self.actions.append(_GroundAction(t, name, run))
         self.actions.sort(key=lambda a: a.time)
 
-    def _send(self, name: str, *args: Any) -> None:
-        self.ground.send(name, *args)
+    def _send(self, name: str, *args: Any) -> int:
+        seq = self.ground.send(name, *args)
         self.sent += 1
+        return seq
+
+    def _confirmed(self, seqs: list[int], mark: int = 0, event: str = "", name: str = "") -> bool:
+        """Whether any of ``seqs`` came back OK or, since event ``mark``, ``event`` about
+        sequence ``name`` arrived (its response may be the frame the noise ate)."""
+        self.ground.poll()  # what has arrived by now, even straight after a warp
+        if any((r := self.ground.responses.get(s)) is not None and r.ok for s in seqs):
+            return True
+        return bool(event) and any(
+            e.name == event and e.args.get("name") == name for e in self.ground.events_since(mark)
+        )
+
+    def _after_round_trip(self, check: Callable[[], None]) -> None:
+        """Run ``check`` once a confirmation could be back. Checks do not stop the simulator
+        skipping quiet time (so a clean link flies exactly as if the ground never checked): one
+        due in a skip runs just after it, before the next thing the spacecraft does."""
+        now = self.clock.monotonic()
+        self.checks.append(
+            _GroundAction(now + 2 * one_way_light_time(now) + _CONFIRM_SLACK_S, "", check)
+        )
+        self.checks.sort(key=lambda a: a.time)
+
+    def _gave_up(self, what: str, attempts: int) -> bool:
+        if attempts < _ATTEMPTS:
+            self.resent += 1
+            return False
+        self._note("ground", f"{what}: not confirmed after {attempts} attempts; giving up")
+        return True
+
+    def _command(self, name: str, *args: Any) -> None:
+        """A command the plan depends on, sent again until it is confirmed. Only commands that
+        leave the spacecraft the same however often they run are sent this way."""
+        seqs = [self._send(name, *args)]
+
+        def check() -> None:
+            if not self._confirmed(seqs) and not self._gave_up(name, len(seqs)):
+                seqs.append(self._send(name, *args))
+                self._after_round_trip(check)
+
+        self._after_round_trip(check)
 
     def _sequence(
         self, name: str, entries: list[tuple[str, float, str, list[Any]]], on_reboot: str = "abort"
     ) -> None:
-        self.ground.send_sequence(name, entries, abort_on_error=True, on_reboot=on_reboot)
-        self.sent += 1
-        self._send("seq.START", name)
+        """Upload and start a stored sequence, and do again whichever half is not confirmed.
+
+        A start is confirmed by its response or by ``seq.STARTED``, so a start is only repeated
+        when neither came back; the sequence is then still loaded, or still running, and a
+        running one refuses both a new load and a new start. (Each of the plan's sequences runs
+        for longer than a round trip and the slack.)
+        """
+        mark = self.ground.event_count
+        loads: list[int] = []
+        starts: list[int] = []
+
+        def upload(load: bool) -> None:
+            if load:
+                loads.append(
+                    self.ground.send_sequence(
+                        name, entries, abort_on_error=True, on_reboot=on_reboot
+                    )
+                )
+                self.sent += 1
+            starts.append(self._send("seq.START", name))
+            self._after_round_trip(check)
+
+        def check() -> None:
+            if self._confirmed(starts, mark, "seq.STARTED", name):
+                return
+            if not self._gave_up(f"sequence {name}", len(starts)):
+                upload(not self._confirmed(loads, mark, "seq.LOADED", name))
+
+        upload(True)
 
     def _plan(self) -> None:
         self._at(
-            2.0, "time correlation", lambda: self._send("cmd.TIME_SET", UTC_AT_LAUNCH + 2.0, 2.0)
+            2.0,
+            "time correlation",
+            lambda: self._command("cmd.TIME_SET", UTC_AT_LAUNCH + 2.0, 2.0),
         )
         self._at(
             5.0,
@@ -375,8 +449,8 @@ class MissionSim:
                 t += 600.0
 
     def _plan_edl(self) -> None:
-        self._send("prm.SET", "mars.entry_fpa_deg", "-14.5")
-        self._send("prm.SET", "mars.entry_speed_mps", "4800")
+        self._command("prm.SET", "mars.entry_fpa_deg", "-14.5")
+        self._command("prm.SET", "mars.entry_speed_mps", "4800")
         self._sequence(
             "edl",
             [
@@ -471,6 +545,8 @@ class MissionSim:
             if action.name:
                 self._note("ground", action.name)
             action.run()
+        while self.checks and self.checks[0].time <= now:
+            self.checks.pop(0).run()
         if self.fsw.scheduler.tick % 5 == 0:
             self.ground.poll()
         self._watch()
@@ -682,6 +758,7 @@ class MissionSim:
             },
             "commands": {
                 "sent": self.sent,
+                "resent": self.resent,
                 "responses": len(responses),
                 "accepted": accepted,
                 "rejected": len(responses) - accepted,
