@@ -67,7 +67,11 @@ def main() -> None:
     ModeMachine.fire_once = logged_fire_once  # type: ignore[method-assign]
     SequenceEngine._dispatch = logged_dispatch  # type: ignore[method-assign]
 
-    sim = MissionSim(SimOptions(seed=seed, progress=False, out=io.StringIO()), state_dir)
+    # Each life's ground re-sends the previous life's frames, which must be refused. Sending
+    # them again under new anti-replay numbers would be a new decision of the ground (the
+    # spacecraft must obey it), not a repeat it could refuse: so this ground does not.
+    options = SimOptions(seed=seed, progress=False, out=io.StringIO(), resend_unconfirmed=False)
+    sim = MissionSim(options, state_dir)
     fsw = sim.fsw
     m = fsw.machine
     note(f"B {m.state} {m.previous} {fsw.store.recovered_from} {fsw.boot_count}")

@@ -176,6 +176,8 @@ class SimOptions:
     link_tcp: int | None = None
     progress: bool = True
     out: TextIO = field(default_factory=lambda: sys.stdout)
+    #: The ground sends a plan command or sequence again when no confirmation comes back.
+    resend_unconfirmed: bool = True
 
 
 @dataclass
@@ -340,6 +342,8 @@ class MissionSim:
         """Run ``check`` once a confirmation could be back. Checks do not stop the simulator
         skipping quiet time (so a clean link flies exactly as if the ground never checked): one
         due in a skip runs just after it, before the next thing the spacecraft does."""
+        if not self.opt.resend_unconfirmed:
+            return
         now = self.clock.monotonic()
         self.checks.append(
             _GroundAction(now + 2 * one_way_light_time(now) + _CONFIRM_SLACK_S, "", check)
