@@ -85,6 +85,14 @@ class Pass:
             self.hail()
             self.run(TIMEOUT_S / 2)
 
+    def run_until_played_back(self) -> None:
+        """A pass, five minutes at most, that lasts until the playback is over."""
+        for _ in range(60):
+            self.run(5.0)
+            self.hail()
+            if not self.service.playing_back:
+                return
+
     def names(self) -> list[str]:
         return [e.name for e in self.events.recent]
 
@@ -149,11 +157,7 @@ def test_a_playback_the_ground_stopped_hearing_resumes_where_it_was_last_heard(
 
     link.listening = True
     link.hail()
-    for _ in range(60):
-        link.run(5.0)
-        link.hail()
-        if not link.service.playing_back:
-            break
+    link.run_until_played_back()
     assert not link.service.playing_back
     assert set(range(link.sent)) <= set(link.got)
 
@@ -191,11 +195,7 @@ def test_a_playback_asked_for_by_command_leaves_the_automatic_one_to_go_on(
     playback = {spec.name: spec.handler for spec in link.service.commands()}["link.PLAYBACK"]
     done = link.names().count("link.PLAYBACK_DONE")
     playback(t_start=0.0, t_end=5.0 - DT / 2)  # the first five seconds again
-    for _ in range(60):
-        link.run(5.0)
-        link.hail()
-        if not link.service.playing_back:
-            break
+    link.run_until_played_back()
     link.run(1.0)  # the last live records out
     assert [link.got[n] for n in range(50)] == [2] * 50  # the range was sent
     assert set(range(link.sent)) <= set(link.got)  # and then the rest of the outage
