@@ -20,6 +20,8 @@ stale); the response and event queues have a much larger hard bound and, if it i
 the *newest* (the first events of a storm say what caused it). Every drop is counted, and a
 WARNING_LO event reports drops at most once per tick. A full playback queue refuses the message
 (:meth:`Downlink.send_playback` returns False): the archive still holds it and can retry.
+:attr:`Downlink.playback_sent` counts the playback packets whose last byte has gone out, so the
+caller can tell how far the ground may have got, as opposed to how far it has queued.
 """
 
 from __future__ import annotations
@@ -153,6 +155,10 @@ class Downlink:
         self._events = events
         self._queues: dict[Priority, deque[bytes]] = {p: deque() for p in Priority}
         self._playback: deque[bytes] = deque()
+        # Where each playback packet handed to the framer ends in virtual channel 1's stream.
+        self._playback_ends: deque[int] = deque()
+        #: Playback packets whose last byte has gone out in a frame, since construction.
+        self.playback_sent = 0
         self._packetizer = Packetizer()
         self._tokens = float(self._capacity)
         self._last: float | None = None
@@ -222,6 +228,13 @@ class Downlink:
             return False
         return True
 
+    def drop_playback(self) -> int:
+        """Forget the playback packets not yet in a frame (the archive will send them again);
+        returns how many. Those already partly framed still go out."""
+        dropped = len(self._playback)
+        self._playback.clear()
+        return dropped
+
     def playback_room(self) -> int:
         """How many more playback messages would be accepted now."""
         return self._playback_limit - len(self._playback)
@@ -269,8 +282,10 @@ class Downlink:
             if not source:
                 return
             packet = source.popleft()
-            self._framer.add_packet(vcid, packet)
+            end = self._framer.add_packet(vcid, packet)
             self.stats.user_bytes += len(packet)
+            if vcid == PLAYBACK_VCID:
+                self._playback_ends.append(end)
 
     def tick(self) -> int:
         """Send the frames the byte budget allows now; returns how many were sent."""
@@ -291,6 +306,7 @@ class Downlink:
                 frame = self._framer.next_frame(vcid) or self._framer.idle_frame()
                 if vcid == PLAYBACK_VCID:
                     self.stats.playback_frames += 1
+                    self._count_playback_sent()
                 else:
                     self.stats.realtime_frames += 1
             self._tokens -= self._wire_len
@@ -298,6 +314,14 @@ class Downlink:
             sent += 1
         self._report_drops()
         return sent
+
+    def _count_playback_sent(self) -> None:
+        # A packet may straddle frames: it counts once the frame with its last byte is out.
+        emitted = self._framer.emitted(PLAYBACK_VCID)
+        ends = self._playback_ends
+        while ends and ends[0] <= emitted:
+            ends.popleft()
+            self.playback_sent += 1
 
     def _emit(self, frame: bytes) -> None:
         data = self._asm + frame

@@ -11,7 +11,8 @@ timeout is configured, a valid uplink frame must have arrived within it: a deep-
 that the ground is listening from the ground's own transmissions. While the link is down nothing is
 sent into the void. When it comes back, everything archived since it went down is played back on
 virtual channel 1, oldest first, sharing the budget with real-time traffic so neither starves. The
-playback cursor is kept in the state store, so a reboot during an outage loses nothing.
+playback cursor is kept in the state store and marks the last record that has gone out in a
+frame, not the last one queued, so a reboot during an outage or a playback loses nothing.
 
 A lost carrier is only noticed a timeout after the ground's last frame, and what was sent in
 between may have gone nowhere; so the next playback starts where the ground was last heard, not
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -150,6 +152,10 @@ class LinkService:
         self._pending: tuple[Cursor, Message] | None = None
         self._ranged = False  # the playback is a range asked for by command
         self._auto_end = archive.end_cursor()  # where the automatic playback stops
+        # For each playback packet handed to the downlink and not yet out, oldest first: the
+        # automatic playback's cursor after it, or None (a range, or a record to be played again).
+        self._in_flight: deque[Cursor | None] = deque()
+        self._sent_seen = 0  # the downlink's playback_sent when last looked at
         self.played_back = 0
         self.enabled = bool(store.get(_ENABLED_KEY, True))
         start = _saved_cursor(store, _CURSOR_KEY)
@@ -161,6 +167,9 @@ class LinkService:
             # Rebooted before a lost carrier was noticed: what was sent since the ground was last
             # heard may have gone nowhere.
             start = heard
+        # The saved cursor is the last record the automatic playback has got out; this is where
+        # it goes on (None: no automatic playback unfinished). They differ by what is queued.
+        self._auto_next: Cursor | None = start
         store.set(_CURSOR_KEY, list(start))
 
     @property
@@ -205,6 +214,7 @@ class LinkService:
         if self.up:
             self._feed_playback()
             self.downlink.tick()
+            self._note_sent()
 
     # --- link state ------------------------------------------------------------------------------
     def _carrier(self) -> bool:
@@ -231,18 +241,53 @@ class LinkService:
             )
             if reason == "no carrier" and self._heard_cursor is not None:
                 # The ground may have gone any time since it was last heard, mid-playback or not.
-                self._store.set(_CURSOR_KEY, list(self._heard_cursor))
-            elif self._playback is None or self._store.get(_CURSOR_KEY, None) is None:
-                self._store.set(_CURSOR_KEY, list(self._archive.end_cursor()))
+                self._restart_from(self._heard_cursor)
+            elif self._auto_next is None:
+                # No automatic playback unfinished: what is recorded from now on is what is owed.
+                self._auto_next = self._archive.end_cursor()
+                if not self._auto_in_flight():  # else the records still going out set it
+                    self._store.set(_CURSOR_KEY, list(self._auto_next))
             # else a playback was cut short by command or by the transport, and the link knew at
-            # once: its cursor (the last record queued) stays, so the next pass resumes there.
+            # once: what it queued goes out first on the next pass, then it goes on from there.
             self._store.commit()
             self._playback = None
             self._pending = None
             self._events.emit(EV_LINK_DOWN, reason=reason)
 
+    def _restart_from(self, cursor: Cursor) -> None:
+        """Play everything after ``cursor`` again, whatever has been queued or sent since."""
+        for _ in range(self.downlink.drop_playback()):
+            self._in_flight.pop()
+        # Partly framed: those still go out, but must not move the cursor past the restart.
+        self._in_flight = deque(None for _ in self._in_flight)
+        self._auto_next = cursor
+        self._store.set(_CURSOR_KEY, list(cursor))
+
+    def _auto_in_flight(self) -> bool:
+        return any(cursor is not None for cursor in self._in_flight)
+
+    def _note_sent(self) -> None:
+        """Move the saved cursor over the automatic playback's records that have gone out."""
+        sent = self.downlink.playback_sent
+        last = None
+        for _ in range(sent - self._sent_seen):
+            cursor = self._in_flight.popleft()
+            if cursor is not None:
+                last = cursor
+        self._sent_seen = sent
+        if last is not None:
+            self._store.set(_CURSOR_KEY, list(last))
+        if (
+            self._auto_next is None
+            and self._store.get(_CURSOR_KEY, None) is not None
+            and not self._auto_in_flight()
+        ):
+            # The automatic playback is over and its last record out: nothing is owed.
+            self._store.delete(_CURSOR_KEY)
+            self._store.commit()
+
     def _start_playback(self) -> None:
-        cursor = _saved_cursor(self._store, _CURSOR_KEY)
+        cursor = self._auto_next
         if cursor is None:
             self._events.emit(EV_LINK_UP, pending="nothing")
             return
@@ -276,21 +321,21 @@ class LinkService:
                 self._pending = item  # queue full after all: retry next tick
                 return
             self.played_back += 1
-            if not self._ranged:
-                self._store.set(_CURSOR_KEY, list(cursor))
+            if self._ranged:
+                self._in_flight.append(None)
+            else:
+                self._in_flight.append(cursor)
+                self._auto_next = cursor
 
     def _finish_playback(self) -> None:
         self._playback = None
         self._events.emit(EV_PLAYBACK_DONE, count=self.played_back)
         if self._ranged:
-            # The range may have cut short an automatic playback (whose cursor is then still
-            # saved): that one goes on from where it was.
-            cursor = _saved_cursor(self._store, _CURSOR_KEY)
-            if cursor is not None:
-                self._play(self._archive.read_since(cursor), self._auto_end, ranged=False)
+            # The range may have cut short an automatic playback: that one goes on.
+            if self._auto_next is not None:
+                self._play(self._archive.read_since(self._auto_next), self._auto_end, ranged=False)
             return
-        self._store.delete(_CURSOR_KEY)
-        self._store.commit()
+        self._auto_next = None  # the saved cursor goes once the last records are out
 
     # --- commands and telemetry ------------------------------------------------------------------
     def _enable(self, enabled: bool) -> str:

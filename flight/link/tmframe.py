@@ -178,8 +178,12 @@ class TmFramer:
         """Bytes of packet data each frame carries."""
         return self.frame_length - _OVERHEAD
 
-    def add_packet(self, vcid: int, packet: bytes) -> None:
+    def add_packet(self, vcid: int, packet: bytes) -> int:
         """Queue one encoded space packet on ``vcid``.
+
+        Returns:
+            The packet's end as an offset in the channel's byte stream: it has left once
+            :meth:`emitted` reaches this.
 
         Raises:
             ValueError: no such virtual channel, or not a whole packet.
@@ -195,6 +199,11 @@ class TmFramer:
         vc.starts.append(vc.base + len(buf))
         buf += packet
         vc.idle_tail = 0
+        return vc.base + len(buf)
+
+    def emitted(self, vcid: int) -> int:
+        """Bytes of ``vcid``'s stream (idle fill included) that have gone out in frames."""
+        return self._vcs[vcid].base
 
     def pending(self, vcid: int) -> int:
         """Bytes of real packets waiting on ``vcid`` (idle fill left over not counted)."""

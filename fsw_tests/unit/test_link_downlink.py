@@ -213,6 +213,32 @@ def test_realtime_only_uses_the_whole_link_and_a_full_playback_queue_refuses():
     assert rig.down.stats.playback_frames >= 1
 
 
+def test_a_playback_packet_counts_as_sent_once_the_frame_with_its_tail_is_out():
+    """What the link's saved playback cursor relies on: never ahead of what the ground can have."""
+    rig = Rig(rate=WIRE * 10, burst_frames=1)  # one frame per 0.1 s tick
+    for i in range(5):  # about 170 bytes each: most straddle two frames of 248 data bytes
+        assert rig.down.send_playback(playback(i))
+    decoded, counts = 0, []
+    for _ in range(6):
+        rig.down.tick()
+        rig.clock.advance(0.1)
+        decoded += sum(r.playback for r in rig.received())
+        assert rig.down.playback_sent == decoded
+        counts.append(decoded)
+    assert counts == [1, 2, 4, 5, 5, 5]  # the third packet and the fourth end in frame 3
+
+
+def test_dropped_playback_packets_are_not_counted_and_part_framed_ones_still_go():
+    rig = Rig(rate=WIRE * 10, burst_frames=1)
+    for i in range(5):
+        assert rig.down.send_playback(playback(i))
+    rig.down.tick()  # frame 1: packet 0 and the head of packet 1; 2..4 still queued
+    assert rig.down.drop_playback() == 3
+    rig.run(1.0)
+    assert [r.message for r in rig.received()] == [playback(0), playback(1)]
+    assert rig.down.playback_sent == 2 and rig.down.idle()
+
+
 def test_idle_only_once_every_queue_and_part_frame_is_out():
     """What a caller waits on before it stops ticking the link (the simulator's time warp): a
     message already queued for playback, or half a packet in the framer, is not idle."""
