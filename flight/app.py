@@ -62,6 +62,8 @@ EV_SHUTDOWN = EventSpec(0x0701, "app.SHUTDOWN", Severity.ACTIVITY_HI, "flight so
 
 #: How often the state store is committed with the MET even when nothing else changed.
 MET_COMMIT_S = 10.0
+#: How long a stop waits for what the downlink holds to go (well inside systemd's stop timeout).
+STOP_FLUSH_S = 2.0
 
 
 @dataclass
@@ -409,9 +411,11 @@ class FlightSoftware:
         self.events.emit(EV_SHUTDOWN)
         if self.notifier is not None:
             self.notifier.stopping()
+        self.params.save()  # first: it reports with an event, which the flush then sends
+        if self.link is not None and not self.link.flush(self.clock.sleep, STOP_FLUSH_S):
+            log.warning("stopping with downlink data still queued after %.0f s", STOP_FLUSH_S)
         self.store.set("time.met", self.met())
         self.store.commit()
-        self.params.save()
         self.archive.close()
         if self.link is not None:
             self.link.close()

@@ -63,6 +63,7 @@ _CURSOR_KEY = "link.playback_cursor"
 _HEARD_KEY = "link.heard_cursor"
 _ENABLED_KEY = "link.downlink_enabled"
 _DISABLED_SLOTS_KEY = "link.key_slots_disabled"
+_FLUSH_STEP_S = 0.02  # how often a flush at stop refills the byte budget (one base tick)
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,25 @@ class LinkService:
             self._feed_playback()
             self.downlink.tick()
             self._note_sent()
+
+    def flush(self, sleep: Callable[[float], None], timeout_s: float) -> bool:
+        """Send what is already queued, at the link's rate, as the program stops: the last
+        responses and events (the stop's own notice among them) would otherwise never leave,
+        and a restart archives on from the end, so no playback would send them either.
+
+        Returns:
+            False if ``timeout_s`` (flight time, which ``sleep`` advances) ran out with data
+            still queued; True once it has all gone, or if the link is down (what is recorded
+            meanwhile waits for the playback).
+        """
+        deadline = self._now() + timeout_s
+        while self.up and not self.downlink.idle():
+            if self._now() >= deadline:
+                return False
+            self.downlink.tick()
+            self._note_sent()
+            sleep(_FLUSH_STEP_S)
+        return True
 
     # --- link state ------------------------------------------------------------------------------
     def _carrier(self) -> bool:
