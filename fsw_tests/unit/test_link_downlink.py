@@ -4,6 +4,8 @@ housekeeping, bounds its queues, and shares the link fairly between realtime and
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flight.clock import SimClock
 from flight.events import EventLog
@@ -226,6 +228,33 @@ def test_a_playback_packet_counts_as_sent_once_the_frame_with_its_tail_is_out():
         assert rig.down.playback_sent == decoded
         counts.append(decoded)
     assert counts == [1, 2, 4, 5, 5, 5]  # the third packet and the fourth end in frame 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 700), min_size=1, max_size=40),
+    frames_per_tick=st.integers(1, 3),
+    realtime=st.booleans(),
+)
+def test_playback_sent_never_runs_ahead_of_what_the_ground_decoded(
+    sizes: list[int], frames_per_tick: int, realtime: bool
+) -> None:
+    rig = Rig(rate=WIRE * 10 * frames_per_tick, burst_frames=frames_per_tick)
+    waiting = [
+        Message(MessageKind.TELEMETRY, 0x21, float(i), {"pad": b"p" * n})
+        for i, n in enumerate(sizes)
+    ]
+    decoded = 0
+    for _ in range(200):
+        while waiting and rig.down.playback_room() > 0:
+            assert rig.down.send_playback(waiting.pop(0))
+        if realtime:
+            rig.down.send(tlm(0, size=40))
+        rig.down.tick()
+        rig.clock.advance(0.1)
+        decoded += sum(r.playback for r in rig.received())
+        assert rig.down.playback_sent == decoded
+    assert decoded == len(sizes)
 
 
 def test_dropped_playback_packets_are_not_counted_and_part_framed_ones_still_go():
