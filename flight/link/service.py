@@ -223,18 +223,17 @@ class LinkService:
         and a restart archives on from the end, so no playback would send them either.
 
         Returns:
-            False if ``timeout_s`` (flight time, which ``sleep`` advances) ran out with data
-            still queued; True once it has all gone, or if the link is down (what is recorded
-            meanwhile waits for the playback).
+            False if ``timeout_s`` ran out with data still queued; True once it has all gone,
+            or if the link is down (what is recorded meanwhile waits for the playback).
         """
-        deadline = self._now() + timeout_s
-        while self.up and not self.downlink.idle():
-            if self._now() >= deadline:
-                return False
+        # Bounded by steps, not by reading a clock: a clock that did not move could not hang it.
+        for _ in range(math.ceil(timeout_s / _FLUSH_STEP_S)):
+            if not self.up or self.downlink.idle():
+                return True
             self.downlink.tick()
             self._note_sent()
             sleep(_FLUSH_STEP_S)
-        return True
+        return not self.up or self.downlink.idle()
 
     # --- link state ------------------------------------------------------------------------------
     def _carrier(self) -> bool:

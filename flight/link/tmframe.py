@@ -203,6 +203,8 @@ class TmFramer:
 
     def emitted(self, vcid: int) -> int:
         """Bytes of ``vcid``'s stream (idle fill included) that have gone out in frames."""
+        if not 0 <= vcid <= MAX_VCID:
+            raise ValueError(f"virtual channel {vcid} outside 0..{MAX_VCID}")
         return self._vcs[vcid].base
 
     def pending(self, vcid: int) -> int:

@@ -1,8 +1,9 @@
-"""When the ground goes quiet, playback starts where it was last heard, not where that was noticed.
+"""What the ground missed is played back: after a pass that ended unnoticed (from where the ground
+was last heard), a switch-off by command, a range asked for, or a reset in the middle of it all.
 
-The link service runs over an in-memory pipe with a carrier timeout, as a deep-space radio does:
-the ground's own commands are the only sign it is listening. Each record is archived and offered
-to the link, as the executive does with every outgoing message.
+The link service runs over an in-memory pipe, mostly with a carrier timeout as a deep-space radio
+has: the ground's own commands are the only sign it is listening. Each record is archived and
+offered to the link, as the executive does with every outgoing message.
 """
 
 from __future__ import annotations

@@ -268,3 +268,15 @@ def test_framer_refuses_bad_configuration_and_input():
         framer.add_packet(8, packet(0x100, 10))
     with pytest.raises(ValueError):
         framer.add_packet(0, packet(0x100, 10) + b"x")
+    with pytest.raises(ValueError):
+        framer.emitted(-1)
+
+
+def test_a_packet_has_left_once_the_stream_emitted_reaches_its_end():
+    framer = TmFramer(scid=1)
+    end = framer.add_packet(0, packet(0x100, framer.data_len + 6))  # 6 bytes spill over
+    assert end == framer.data_len + 6
+    framer.next_frame(0)
+    assert framer.emitted(0) == framer.data_len < end
+    framer.next_frame(0)  # the tail, then idle fill
+    assert framer.emitted(0) == 2 * framer.data_len >= end
