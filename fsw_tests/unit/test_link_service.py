@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,17 @@ class Pass:
             now=self.clock.monotonic,
         )
         self.store.commit()  # as the executive's start does
+
+    def command(self, name: str) -> Callable[..., object]:
+        """The handler of one of the link's commands, called as the dispatcher would."""
+        return {spec.name: spec.handler for spec in self.service.commands()}[name]
+
+    def reset(self, *, committed: bool = True) -> None:
+        """A reset after the executive's periodic commit (or before it), then a boot from disk."""
+        if committed:
+            self.store.commit()
+        self.archive.close()
+        self.boot()
 
     def hail(self) -> None:
         """The ground transmits (a NOOP): the spacecraft hears a carrier."""
@@ -129,7 +141,7 @@ def test_a_downlink_switched_off_by_command_plays_back_only_what_it_held_back(
 ) -> None:
     """Switched off by command, the link knows at once: nothing sent before is sent again."""
     link = Pass(tmp_path)
-    enable = {spec.name: spec.handler for spec in link.service.commands()}["link.DOWNLINK_ENABLE"]
+    enable = link.command("link.DOWNLINK_ENABLE")
     link.hail()
     link.run(3.0)
     enable(enabled=False)
@@ -178,9 +190,7 @@ def test_a_reboot_before_the_lost_carrier_is_noticed_still_plays_back_the_gap(
     link.run(3.0)
     link.listening = False
     link.run(TIMEOUT_S / 2)  # into the void, and the spacecraft does not know yet
-    link.store.commit()  # the executive's periodic commit, before the reset
-    link.archive.close()
-    link.boot()
+    link.reset()
     link.listening = True
     link.hail()
     link.run(TIMEOUT_S - 2.0)
@@ -200,7 +210,7 @@ def test_a_playback_asked_for_by_command_leaves_the_automatic_one_to_go_on(
     link.hail()
     link.run(1.0)
     assert link.service.playing_back
-    playback = {spec.name: spec.handler for spec in link.service.commands()}["link.PLAYBACK"]
+    playback = link.command("link.PLAYBACK")
     done = link.names().count("link.PLAYBACK_DONE")
     playback(t_start=0.0, t_end=5.0 - DT / 2)  # the first five seconds again
     link.run_until_played_back()
@@ -216,7 +226,7 @@ def test_a_range_being_played_when_the_pass_ends_is_not_played_again(tmp_path: P
     link.run_hailing(300.0)
     assert link.service.up
     assert not link.service.playing_back
-    playback = {spec.name: spec.handler for spec in link.service.commands()}["link.PLAYBACK"]
+    playback = link.command("link.PLAYBACK")
     playback(t_start=0.0, t_end=300.0)
     link.run(1.0)
     assert link.service.playing_back
@@ -239,7 +249,7 @@ def test_a_reboot_during_playback_replays_what_was_queued_but_not_yet_sent(
     queued for playback when the reset came.
     """
     link = Pass(tmp_path, carrier_timeout_s=None)
-    enable = {spec.name: spec.handler for spec in link.service.commands()}["link.DOWNLINK_ENABLE"]
+    enable = link.command("link.DOWNLINK_ENABLE")
     link.run(1.0)
     enable(enabled=False)
     link.run(300.0)
@@ -247,9 +257,7 @@ def test_a_reboot_during_playback_replays_what_was_queued_but_not_yet_sent(
     link.run(2.0)
     assert link.service.playing_back
     assert link.service.downlink.playback_room() < 16  # records queued, not all in frames yet
-    link.store.commit()  # the executive's periodic commit, then a reset
-    link.archive.close()
-    link.boot()
+    link.reset()
     link.run_until_played_back()
     assert set(range(link.sent)) <= set(link.got)
 
@@ -288,7 +296,6 @@ def test_whatever_the_link_goes_through_every_record_reaches_the_ground(
             link.hail()
 
         for step in steps:
-            handler = {spec.name: spec.handler for spec in link.service.commands()}
             match step:
                 case ("run", float(seconds)):
                     for _ in range(max(1, round(seconds / (TIMEOUT_S / 2)))):
@@ -305,21 +312,17 @@ def test_whatever_the_link_goes_through_every_record_reaches_the_ground(
                     if link.listening:
                         link.hail()
                 case ("disable",) | ("enable",):
-                    handler["link.DOWNLINK_ENABLE"](enabled=step[0] == "enable")
+                    link.command("link.DOWNLINK_ENABLE")(enabled=step[0] == "enable")
                 case ("reboot", bool(committed)):
-                    if committed:
-                        link.store.commit()
-                    link.archive.close()
-                    link.boot()
+                    link.reset(committed=committed)
                 case ("range", float(t0), float(t1)):
-                    ask = handler["link.PLAYBACK"]
+                    ask = link.command("link.PLAYBACK")
                     if link.service.up:
                         ask(t_start=min(t0, t1), t_end=max(t0, t1))
                     else:  # refused: it starts by itself when the link returns
                         with pytest.raises(CommandError):
                             ask(t_start=min(t0, t1), t_end=max(t0, t1))
-        handler = {spec.name: spec.handler for spec in link.service.commands()}
-        handler["link.DOWNLINK_ENABLE"](enabled=True)
+        link.command("link.DOWNLINK_ENABLE")(enabled=True)
         listen()
         link.run_until_played_back()
         link.run_hailing(TIMEOUT_S)  # the last live records out
