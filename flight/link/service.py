@@ -145,6 +145,7 @@ class LinkService:
             events=events,
         )
         self.up = False
+        self._had_carrier = False  # the carrier as last looked at (a timeout may end it)
         self._heard_at: float | None = None  # the uplink's last_command_time when last looked at
         # Where playback must start if the ground turns out to have gone since it was last heard.
         self._heard_cursor: Cursor | None = None
@@ -244,7 +245,14 @@ class LinkService:
         return last is not None and self._now() - last <= timeout
 
     def _update_state(self) -> None:
-        up = self.enabled and self.transport.connected and self._carrier()
+        carrier = self._carrier()
+        lost, self._had_carrier = self._had_carrier and not carrier, carrier
+        if lost and not self.up and self._heard_cursor is not None:
+            # The ground went while the link was down for another reason (switched off, no
+            # transport): what was sent between its last frame and then may have gone nowhere.
+            self._restart_from(self._heard_cursor)
+            self._store.commit()
+        up = self.enabled and self.transport.connected and carrier
         if up == self.up:
             return
         self.up = up

@@ -182,6 +182,25 @@ def test_a_playback_the_ground_stopped_hearing_resumes_where_it_was_last_heard(
     assert set(range(link.sent)) <= set(link.got)
 
 
+def test_a_pass_that_ended_just_before_a_switch_off_is_played_back_after_it(
+    tmp_path: Path,
+) -> None:
+    """The carrier runs out while the downlink is off by command: what was sent between the
+    ground's last frame and the switch-off may have gone nowhere, and is played again."""
+    link = Pass(tmp_path)
+    link.hail()
+    link.run(1.0)
+    link.listening = False  # the pass ends; the spacecraft cannot know yet
+    link.run(1.0)
+    link.command("link.DOWNLINK_ENABLE")(enabled=False)
+    link.run(TIMEOUT_S + 2.0)  # the carrier times out while the link is already down
+    link.command("link.DOWNLINK_ENABLE")(enabled=True)
+    link.listening = True
+    link.hail()
+    link.run_until_played_back()
+    assert set(range(link.sent)) <= set(link.got)
+
+
 def test_a_reboot_before_the_lost_carrier_is_noticed_still_plays_back_the_gap(
     tmp_path: Path,
 ) -> None:
