@@ -7,12 +7,14 @@ count of every flight event by name, and control over how long the surface phase
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import io
 import os
 import random
 import resource
 import tempfile
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -384,11 +386,22 @@ def soak(
     rss_growth_bound: int = 64 << 20,
     segment_bytes: int = 64 << 10,
     max_segments: int = 8,
+    trace_heap: bool = False,
+    flight_heap_growth_per_day: int = 16 << 10,
 ) -> dict[str, Any]:
     """Surface operations for ``surface_days``: the harness fast-forwards quiet hours, so every
     ``burst_every_s`` the loop runs ``burst_s`` at full rate. RSS and archive size are sampled
     at each burst; the archive (its bound shrunk to ``segment_bytes * max_segments`` so it is
-    reached) must stay within its bound and RSS growth within ``rss_growth_bound``."""
+    reached) must stay within its bound and RSS growth within ``rss_growth_bound``.
+
+    RSS is the whole process's, and the simulator and its scripted ground grow by design (the
+    truth history for the report, every message received for the loss checks). With
+    ``trace_heap`` the flight executive's own live heap is also measured (:func:`_flight_heap`),
+    traced from landing and sampled at each eighth of the stay from the second on: a leak on a
+    board that runs for months shows there, and its growth must stay within
+    ``flight_heap_growth_per_day`` for each day of the stay. Tracing makes the surface stay
+    about five times slower."""
+    heap: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
         sim = ChaosSim(seed, Path(tmp), surface_days=surface_days)
         sim.fsw.archive.segment_bytes = segment_bytes
@@ -403,8 +416,14 @@ def soak(
             if not landed:
                 landed.append(now)
                 s.carrier(now, now + surface_days * DAY, every_s=burst_every_s)
+                if trace_heap:  # from here: a leak is what is allocated later and kept
+                    tracemalloc.start(_TRACE_FRAMES)
             if not samples or now - samples[-1][0] >= burst_every_s * 0.9:
                 samples.append((now, rss_bytes(), s.fsw.archive.total_bytes))
+                # The flight heap at each eighth of the stay from the second on.
+                if trace_heap and now - landed[0] >= (len(heap) + 2) * surface_days * DAY / 8:
+                    gc.collect()  # what is only waiting for the cycle collector is not live
+                    heap.append(_flight_heap(tracemalloc.take_snapshot()))
 
         def no_skip(t: float) -> bool:
             return bool(landed) and (t - landed[0]) % burst_every_s < burst_s
@@ -416,6 +435,8 @@ def soak(
             report = sim.run()
         except Exception as exc:
             report, crash = {"final_state": repr(exc)}, 1
+        finally:
+            tracemalloc.stop()
     bound = segment_bytes * (max_segments + 1)
     over_archive = sum(1 for _, _, size in samples if size > bound)
     rss = [r for _, r, _ in samples]
@@ -433,7 +454,54 @@ def soak(
         "rss_mb_last": round(rss[-1] / 2**20, 1) if rss else None,
         "rss_growth_mb_after_warmup": round(growth / 2**20, 1),
         "rss_growth_over_bound_lost": int(growth > rss_growth_bound),
+        **(_heap_figures(heap, flight_heap_growth_per_day * surface_days) if trace_heap else {}),
     }
+
+
+def _heap_figures(heap: list[int], bound: float) -> dict[str, Any]:
+    """Growth is the mean of the later half of the samples less that of the earlier half: a
+    leak grows it with the stay, while a queue that happens to be full at one sample does not
+    make it."""
+    half = len(heap) // 2
+    growth = sum(heap[-half:]) / half - sum(heap[:half]) / half if half else 0.0
+    return {
+        "flight_heap_kib": [round(b / 1024, 1) for b in heap],
+        "flight_heap_growth_kib": round(growth / 1024, 1),
+        "flight_heap_samples_lost": int(len(heap) < 4),
+        "flight_heap_growth_over_bound_lost": int(growth > bound),
+    }
+
+
+#: Deep enough that every allocation the flight loop makes has ``FlightSoftware.step`` among
+#: its callers.
+_TRACE_FRAMES = 30
+_FLIGHT_STEP = os.path.join("flight", "app.py")
+_AROUND_FLIGHT = tuple(
+    os.path.join(*parts, "") for parts in (("mars", "sim"), ("hal", "sim"), ("fsw_tests",))
+)
+
+
+def _flight_heap(snapshot: tracemalloc.Snapshot) -> int:
+    """Bytes live in ``snapshot`` that the flight executive allocated.
+
+    An allocation is the executive's when, walking its callers from the nearest, the flight
+    step (``flight/app.py``) comes before any simulator or test code: so what a simulated chip
+    allocates when a driver reads it, or what the harness allocates when an event reaches its
+    timeline, is not counted as flight memory. It goes by who allocated, not who holds: the bytes
+    a driver wrote and a simulated chip's transfer history keeps count as flight memory, and so
+    do objects CPython keeps on its free lists after they are freed. Both are bounded, so they
+    level off as they turn over; a leak does not.
+    """
+    total = 0
+    for trace in snapshot.traces:
+        for frame in reversed(trace.traceback):  # the nearest caller first
+            name = frame.filename
+            if name.endswith(_FLIGHT_STEP):
+                total += trace.size
+                break
+            if any(part in name for part in _AROUND_FLIGHT):
+                break
+    return total
 
 
 __all__ = ["ChaosSim", "device_faults", "harness", "link_noise", "link_outages", "soak"]

@@ -1,9 +1,10 @@
 """The chaos campaign: ``python fsw_tests/chaos/run.py [--quick] [--json PATH] [--only NAMES]``.
 
-Runs the seven categories (uplink fuzzing, replay/forgery, power loss, device faults, link
-faults, soak, bad configuration), prints their figures and writes them as JSON. Every figure
-whose name contains ``crash``, ``unauthenticated_executed``, ``lost`` or ``repeated`` is a
-failure count and must be 0; the exit status is 1 if any is not.
+Runs the categories (uplink fuzzing, replay/forgery, power loss, device faults, link noise and
+outages, soak, the flight executive's own heap through a shorter soak, bad configuration), prints
+their figures and writes them as JSON. Every figure whose name contains ``crash``,
+``unauthenticated_executed``, ``lost`` or ``repeated`` is a failure count and must be 0; the exit
+status is 1 if any is not.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def categories(quick: bool) -> dict[str, Callable[[], dict[str, Any]]]:
         "link_noise": lambda: mission_chaos.link_noise(ber=2e-4),
         "link_outages": lambda: mission_chaos.link_outages(conjunction_days=3.0 if quick else 50.0),
         "soak": lambda: mission_chaos.soak(3.0 if quick else 30.0),
+        "flight_heap": lambda: mission_chaos.soak(3.0 if quick else 6.0, trace_heap=True),
         "bad_config": lambda: bad_config.bad_config(),
     }
 
