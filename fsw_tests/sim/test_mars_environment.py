@@ -13,7 +13,8 @@ from dataclasses import replace
 import pytest
 
 from flight.missions.mars.constants import MARS_G0, STANDARD_GRAVITY
-from flight.missions.mars.sim.environment import MarsEnvironment, MarsParams, Phase
+from flight.missions.mars.sim.environment import MarsEnvironment, Phase
+from flight.missions.mars.sim.params import MarsParams
 from hal.sim import Environment
 
 DT = 0.02  # 50 Hz, as the mission simulator runs EDL

@@ -1,8 +1,8 @@
 """Mars and mission constants for the simulator's physical model, one value each project-wide.
 
 Tags follow ``reference/mars.md``: [C] confirmed (agency statements, NASA fact sheets), [D] derived
-from confirmed inputs, [U] unconfirmed (a tunable; the environment's ``MarsParams`` holds the ones
-the simulation is tuned with). Units are SI throughout (m, s, kg, N, Pa, K).
+from confirmed inputs, [U] unconfirmed (a tunable; ``MarsParams`` in ``sim/params.py`` holds the
+ones the simulation is tuned with). Units are SI throughout (m, s, kg, N, Pa, K).
 """
 
 from __future__ import annotations

@@ -16,8 +16,19 @@ from typing import Any, TypeVar
 
 from flight.commands import Arg, ArgType, CommandError, CommandSpec
 from flight.datapool import DataPool
-from flight.events import EventLog, EventSpec, Severity
+from flight.events import EventLog, EventSpec
 from flight.missions.mars.actuators import Actuators, Channel
+from flight.missions.mars.events import (
+    EV_BACKUP,
+    EV_BURN,
+    EV_ENTRY,
+    EV_HAZARD,
+    EV_IMU_FROZEN,
+    EV_IMU_LIVE,
+    EV_OUTPUT_FAILED,
+    EV_TOUCHDOWN,
+    EVENTS,
+)
 from flight.missions.mars.gnc import (
     MARS_SURFACE_GRAVITY,
     DeltaVMeter,
@@ -28,6 +39,7 @@ from flight.missions.mars.gnc import (
     altitude_from_pressure,
 )
 from flight.missions.mars.modes import SAFE_RETURN, State
+from flight.missions.mars.parameters import PARAMETERS
 from flight.missions.mars.telemetry import CHANNELS, PACKETS
 from flight.modes import ModeMachine, OneShot, StateStoreLike, TransitionSpec
 from flight.parameters import ParameterStore, ParamSpec
@@ -47,191 +59,6 @@ ENTRY_DETECT_SAMPLES = 5
 LIDAR_TRUST_M = 10.0
 TOUCHDOWN_ALTITUDE_M = 0.12
 HAZARD_MOVE_S = 6.0
-
-
-def _param(
-    pid: int, name: str, default: float, low: float, high: float, units: str, text: str
-) -> ParamSpec:
-    return ParamSpec(
-        pid, name, ArgType.FLOAT, default, minimum=low, maximum=high, units=units, description=text
-    )
-
-
-PARAMETERS = (
-    _param(
-        0x1000,
-        "mars.moi_delta_v_mps",
-        640.0,
-        100.0,
-        1500.0,
-        "m/s",
-        "Delta-v the orbit insertion burn must measure before cut-off.",
-    ),
-    _param(
-        0x1001,
-        "mars.moi_max_burn_s",
-        1100.0,
-        60.0,
-        3000.0,
-        "s",
-        "Backup cut-off: the longest the insertion burn may run.",
-    ),
-    _param(
-        0x1002,
-        "mars.entry_speed_mps",
-        4800.0,
-        3000.0,
-        7000.0,
-        "m/s",
-        "Ground-navigated speed at the entry interface.",
-    ),
-    _param(
-        0x1003,
-        "mars.entry_fpa_deg",
-        -11.0,
-        -25.0,
-        -5.0,
-        "deg",
-        "Ground-navigated flight-path angle at the entry interface.",
-    ),
-    _param(
-        0x1004,
-        "mars.entry_altitude_m",
-        125_000.0,
-        80_000.0,
-        200_000.0,
-        "m",
-        "Altitude of the entry interface.",
-    ),
-    _param(
-        0x1005,
-        "mars.chute_speed_mps",
-        460.0,
-        250.0,
-        700.0,
-        "m/s",
-        "Estimated speed at which the parachute mortar fires.",
-    ),
-    _param(
-        0x1006,
-        "mars.chute_backup_s",
-        250.0,
-        60.0,
-        600.0,
-        "s",
-        "Backup: seconds after entry detection to fire the parachute without an IMU.",
-    ),
-    _param(
-        0x1007,
-        "mars.heatshield_delay_s",
-        25.0,
-        5.0,
-        120.0,
-        "s",
-        "Seconds on the parachute before the heat shield is jettisoned.",
-    ),
-    _param(
-        0x1008,
-        "mars.powered_altitude_m",
-        1400.0,
-        300.0,
-        5000.0,
-        "m",
-        "Altitude at which the backshell separates and powered descent starts.",
-    ),
-    _param(
-        0x1009,
-        "mars.powered_backup_s",
-        200.0,
-        30.0,
-        900.0,
-        "s",
-        "Backup: seconds on the parachute before powered descent without altitude.",
-    ),
-    _param(
-        0x100A,
-        "mars.hover_altitude_m",
-        100.0,
-        30.0,
-        300.0,
-        "m",
-        "Hover altitude for hazard avoidance.",
-    ),
-    _param(
-        0x100B,
-        "mars.hover_time_s",
-        15.0,
-        2.0,
-        120.0,
-        "s",
-        "Time spent hovering and moving clear of hazards.",
-    ),
-    _param(
-        0x100C,
-        "mars.lander_mass_kg",
-        1000.0,
-        300.0,
-        3000.0,
-        "kg",
-        "Lander mass at powered-descent start, for the throttle controller.",
-    ),
-    _param(
-        0x100D,
-        "mars.descent_thrust_n",
-        7500.0,
-        1000.0,
-        20000.0,
-        "N",
-        "Descent engine thrust at full throttle.",
-    ),
-)
-
-EV_ENTRY = EventSpec(
-    0x1000,
-    "mars.ENTRY_DETECTED",
-    Severity.ACTIVITY_HI,
-    "entry interface detected: {accel_mps2:.2f} m/s^2 sensed",
-)
-EV_BACKUP = EventSpec(
-    0x1001, "mars.BACKUP_IN_USE", Severity.WARNING_LO, "{function}: using {source}", throttle=20
-)
-EV_IMU_FROZEN = EventSpec(
-    0x1005,
-    "mars.IMU_FROZEN",
-    Severity.WARNING_HI,
-    "IMU output frozen ({samples} identical samples): navigating across the gap",
-    throttle=20,
-)
-EV_IMU_LIVE = EventSpec(
-    0x1006,
-    "mars.IMU_LIVE",
-    Severity.ACTIVITY_HI,
-    "IMU output live again after {seconds} s; gap bridged",
-    throttle=20,
-)
-EV_BURN = EventSpec(
-    0x1002,
-    "mars.BURN",
-    Severity.ACTIVITY_HI,
-    "{burn} {state}: delta-v {delta_v_mps:.1f} m/s over {duration_s:.1f} s",
-)
-EV_TOUCHDOWN = EventSpec(
-    0x1003,
-    "mars.TOUCHDOWN",
-    Severity.ACTIVITY_HI,
-    "touchdown: vertical speed estimate {vz_mps:.2f} m/s",
-)
-EV_HAZARD = EventSpec(
-    0x1004, "mars.HAZARD_AVOIDANCE", Severity.ACTIVITY_LO, "hazard avoidance: {action}"
-)
-EV_OUTPUT_FAILED = EventSpec(
-    0x1007,
-    "mars.OUTPUT_FAILED",
-    Severity.WARNING_HI,
-    "{output} not set ({error}): sent again next tick",
-    throttle=20,
-    description="The PWM board refused a control output; the rest of the tick went on.",
-)
 
 
 class MarsMission:
@@ -774,16 +601,7 @@ class MarsMission:
         ]
 
     def events(self) -> list[EventSpec]:
-        return [
-            EV_ENTRY,
-            EV_BACKUP,
-            EV_BURN,
-            EV_TOUCHDOWN,
-            EV_HAZARD,
-            EV_IMU_FROZEN,
-            EV_IMU_LIVE,
-            EV_OUTPUT_FAILED,
-        ]
+        return list(EVENTS)
 
     def parameters(self) -> list[ParamSpec]:
         return list(PARAMETERS)
