@@ -13,7 +13,13 @@ from typing import Any
 
 import pytest
 
-from flight.missions.mars.sim.harness import FAULTS, MissionSim, SimOptions
+from flight.missions.mars.sim.harness import (
+    DAY,
+    FAULTS,
+    MissionSim,
+    SimOptions,
+    one_way_light_time,
+)
 
 NOMINAL_PATH = [
     "MOI.PREP",
@@ -71,6 +77,15 @@ def test_edl_decisions_are_autonomous_and_ground_decisions_are_commanded(runs: P
         assert causes[state] == "autonomous", state
     for state in ("MOI.PREP", "MOI.BURN", "EDL.ENTRY", "SURFACE.OPS"):
         assert causes[state] == "command", state
+
+
+def test_the_ground_plans_the_egress_when_the_landing_reaches_it(runs: Path) -> None:
+    # The rover is released 7 days after the ground hears of the landing, which is one light
+    # time after it (17.8 min). Skipping quiet time over the light time once made it two days.
+    met = {t["dest"]: t["met_s"] for t in fly(runs)["transitions"]}
+    landed = met["SURFACE.EGRESS"]
+    heard = met["SURFACE.OPS"] - 7 * DAY
+    assert 0 <= heard - landed - one_way_light_time(landed) < 10.0
 
 
 def test_the_report_sets_onboard_figures_beside_the_truth(runs: Path) -> None:

@@ -15,7 +15,9 @@ the authenticated link, minutes ahead, and then watching. EDL runs on board alon
 
 Long quiet stretches (seven months of cruise, three of parking orbit) are compressed: the harness
 skips time while nothing is due (no sequence entry, no delivery, no ground action, no burn) and
-places the world where it would be. Orbit insertion and EDL run at full fidelity.
+places the world where it would be; while the ground waits to hear of the landing it skips from
+one downlink arrival to the next, so the ground acts when the news reaches it. Orbit insertion and
+EDL run at full fidelity.
 """
 
 from __future__ import annotations
@@ -162,6 +164,11 @@ class LightTimeLink:
         the spacecraft busy: the ground reads it whenever it arrives)."""
         up = self._queues[0]
         return up[0][0] if up else None
+
+    def next_downlink_delivery(self) -> float | None:
+        """When the next bytes reach the ground."""
+        down = self._queues[1]
+        return down[0][0] if down else None
 
 
 @dataclass
@@ -520,8 +527,18 @@ class MissionSim:
         ):
             return
         target = self._next_due() - 2.0
-        if target - self.clock.monotonic() > 10.0:
-            self._warp_to(target)
+        if target - self.clock.monotonic() <= 10.0:
+            return
+        if self._awaiting_landing():
+            # The ground acts on the landing when its telemetry arrives, not when a skip ends
+            # (a skip over the light time once put the rover's egress two days late): skip from
+            # arrival to arrival, the ground reading each, until it knows.
+            while (arrival := self.link.next_downlink_delivery()) is not None and arrival < target:
+                self._warp_to(arrival)
+                self.ground.poll()
+                if self._look_for_landing() or self.link.next_downlink_delivery() == arrival:
+                    return  # what the ground now plans is due soon: recompute on the next tick
+        self._warp_to(target)
 
     # --- the loop --------------------------------------------------------------------------------
     def _world_step(self) -> None:
@@ -578,9 +595,18 @@ class MissionSim:
             sf = [fsw.pool.value(f"imu.accel_{axis}_mps2", 0.0) for axis in "xyz"]
             self._peak_sensed_g = max(self._peak_sensed_g, math.sqrt(sum(a * a for a in sf)) / G0)
             self._inject_edl_faults(state)
+        self._look_for_landing()
+
+    def _awaiting_landing(self) -> bool:
+        """Landed, and the ground has not heard yet."""
+        return not self._landed_seen and self.fsw.machine.state.startswith("SURFACE")
+
+    def _look_for_landing(self) -> bool:
+        """Whether the ground has just learnt of the landing from its telemetry (and planned
+        the rover's egress)."""
         if self._landed_seen:
-            return
-        for message in self.received[self._scanned :]:  # the ground learns it from telemetry
+            return False
+        for message in self.received[self._scanned :]:
             if (
                 message.kind is MessageKind.EVENT
                 and isinstance(message.body, dict)
@@ -591,6 +617,7 @@ class MissionSim:
                 self._plan_surface()
                 break
         self._scanned = len(self.received)
+        return self._landed_seen
 
     def _inject_edl_faults(self, state: str) -> None:
         faults = set(self.opt.faults) - self._fault_done
