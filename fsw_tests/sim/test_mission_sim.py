@@ -205,3 +205,16 @@ def test_fsw_sim_writes_a_report_and_an_edl_plot(tmp_path: Path, capsys: Any) ->
     assert plot.read_bytes().startswith(b"\x89PNG")
     assert '"final_state": "SURFACE.EGRESS"' in report.read_text()
     assert "touchdown" in capsys.readouterr().out
+
+
+def test_the_readme_shows_what_fsw_sim_prints(capsys: Any) -> None:
+    """The quick start's sample output is the nominal run's, line for line (it once drifted)."""
+    from flight.cli import main
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    start = readme.index("```\n", readme.index("`fsw sim` flies cruise")) + 4
+    shown = [line for line in readme[start : readme.index("```", start)].splitlines() if line]
+    assert len(shown) >= 10
+    assert main(["sim"]) == 0
+    printed = set(capsys.readouterr().out.splitlines())
+    assert [line for line in shown if line not in printed] == []
