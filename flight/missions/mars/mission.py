@@ -1,10 +1,13 @@
-"""The Mars mission component: guards, actions, onboard GNC, and the mission's dictionary.
+"""The Mars mission component: guards, actions, onboard GNC, and the mission's commands.
 
 This is where the reference mission decides things. Every decision reads the data pool (device
 readings written by the pollers) and the mission's parameters; the simulator's truth is never
 visible here. The transition table in :meth:`MarsMission.transitions` is the whole of the mission's
 autonomy: read it top to bottom to see when the vehicle does what, and which backup (a timer, the
 barometer, the radar instead of the LiDAR) takes over when a sensor is lost.
+
+The rest of the mission's dictionary is beside it: channels and packets in :mod:`.telemetry`,
+events in :mod:`.events`, parameters in :mod:`.parameters`.
 """
 
 from __future__ import annotations
