@@ -23,7 +23,8 @@ from typing import Any
 from flight.clock import SimClock
 from flight.events import Event
 from flight.missions.mars.sim import harness
-from flight.missions.mars.sim.harness import DAY, SEPARATION_MET, MissionSim, SimOptions
+from flight.missions.mars.sim.harness import MissionSim, SimOptions
+from flight.missions.mars.sim.timeline import DAY, SEPARATION_MET
 from flight.persistence.archive import Archive
 from hal.sim import BusFault
 

@@ -13,13 +13,8 @@ from typing import Any
 
 import pytest
 
-from flight.missions.mars.sim.harness import (
-    DAY,
-    FAULTS,
-    MissionSim,
-    SimOptions,
-    one_way_light_time,
-)
+from flight.missions.mars.sim.harness import FAULTS, MissionSim, SimOptions
+from flight.missions.mars.sim.timeline import DAY, one_way_light_time
 
 NOMINAL_PATH = [
     "MOI.PREP",

@@ -28,7 +28,7 @@ import logging
 import math
 import random
 import sys
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +48,15 @@ from flight.missions.mars.actuators import PULSE_CLOSED_US, PULSE_NEUTRAL_US, Ch
 from flight.missions.mars.definition import MARS
 from flight.missions.mars.modes import State
 from flight.missions.mars.sim.environment import MarsEnvironment
+from flight.missions.mars.sim.radio import LightTimeLink
+from flight.missions.mars.sim.timeline import (
+    DAY,
+    ENTRY_COAST_S,
+    MOI_MET,
+    SEPARATION_MET,
+    UTC_AT_LAUNCH,
+    one_way_light_time,
+)
 from hal.assembly import Bench, build
 from hal.devmap import DeviceMap, parse_device_map
 from hal.sim import BusFault
@@ -56,16 +65,9 @@ __all__ = ["FAULTS", "MissionSim", "SimOptions", "build_reference_software", "ma
 
 log = logging.getLogger(__name__)
 
-DAY = 86_400.0
 BASE_HZ = 50.0
 DT = 1.0 / BASE_HZ
 G0 = 9.80665
-#: Launch 2020-07-23 04:41 UTC, the MET origin (reference/mars.md).
-UTC_AT_LAUNCH = 1_595_479_260.0
-#: Orbit insertion 202 days after launch; lander separation on the 295th day.
-MOI_MET = 202 * DAY
-SEPARATION_MET = 295 * DAY + 3 * 3600.0
-ENTRY_COAST_S = 3 * 3600.0
 KEY_SLOT = 1
 
 FAULTS = (
@@ -100,75 +102,10 @@ def mars_device_map() -> DeviceMap:
     return parse_device_map(text, source="flight/missions/mars/devices.toml")
 
 
-def one_way_light_time(met: float) -> float:
-    """Seconds from Earth to the spacecraft: near zero at launch, 10.7 min at insertion
-    (reference/mars.md), about 17.8 min at landing (Earth-Mars ~320 million km in May 2021)."""
-    if met <= MOI_MET:
-        return 5.0 + (642.0 - 5.0) * met / MOI_MET
-    return min(1070.0, 642.0 + (1070.0 - 642.0) * (met - MOI_MET) / (SEPARATION_MET - MOI_MET))
-
-
 def _deadband(command: float) -> float:
     """A servo valve does not crack open for the PCA9685's 12-bit rounding (about 1 us of a
     1000 us stroke): commands under 1 % are closed."""
     return 0.0 if abs(command) < 0.01 else command
-
-
-class _LightTimeEnd:
-    """One end of the radio link: bytes written arrive at the other end one light time later."""
-
-    def __init__(
-        self,
-        link: LightTimeLink,
-        outbox: deque[tuple[float, bytes]],
-        inbox: deque[tuple[float, bytes]],
-    ) -> None:
-        self._link = link
-        self._out = outbox
-        self._in = inbox
-        self.connected = True
-
-    def write(self, data: bytes) -> None:
-        now = self._link.clock.monotonic()
-        if not self._link.in_outage(now):
-            self._out.append((now + one_way_light_time(now), bytes(data)))
-
-    def read_available(self) -> bytes:
-        now = self._link.clock.monotonic()
-        chunks = []
-        while self._in and self._in[0][0] <= now:
-            chunks.append(self._in.popleft()[1])
-        return b"".join(chunks)
-
-    def close(self) -> None:
-        self.connected = False
-
-
-class LightTimeLink:
-    """A deep-space radio link on the simulated clock, with outages (nothing crosses them)."""
-
-    def __init__(self, clock: SimClock) -> None:
-        self.clock = clock
-        up: deque[tuple[float, bytes]] = deque()
-        down: deque[tuple[float, bytes]] = deque()
-        self.ground = _LightTimeEnd(self, up, down)
-        self.spacecraft = _LightTimeEnd(self, down, up)
-        self._queues = (up, down)
-        self.outages: list[tuple[float, float]] = []
-
-    def in_outage(self, t: float) -> bool:
-        return any(a <= t < b for a, b in self.outages)
-
-    def next_uplink_delivery(self) -> float | None:
-        """When the next bytes reach the spacecraft (what the downlink carries does not make
-        the spacecraft busy: the ground reads it whenever it arrives)."""
-        up = self._queues[0]
-        return up[0][0] if up else None
-
-    def next_downlink_delivery(self) -> float | None:
-        """When the next bytes reach the ground."""
-        down = self._queues[1]
-        return down[0][0] if down else None
 
 
 @dataclass
