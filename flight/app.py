@@ -245,6 +245,8 @@ class FlightSoftware:
             self.dictionary.add_component(component)
         self.dictionary.check()
         self._register()
+        if self.link is not None:
+            self.link.fix_layouts(self.telemetry.layouts())
         self.machine.validate_against(
             devices=[*self.devices, *absent],
             packets=[p.name for p in self.telemetry.packets],

@@ -66,6 +66,10 @@ class DataPool:
         sample = self._samples.get(name)
         if sample is not None and sample.valid:
             self._valid[name] = convert(sample.value)
+        else:
+            # Present from now on, so that reading it before its first write is a plain
+            # lookup and not a call to __missing__ (a Python call, a third of a packet's read).
+            self._valid[name] = None
 
     def set(self, name: str, value: Any, time: float, *, valid: bool = True) -> None:
         self._samples[name] = Sample(value, time, valid)

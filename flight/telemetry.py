@@ -316,6 +316,11 @@ class TelemetryManager:
         self._active_mode: str | None = None
         self._limit_plans: list[_LimitPlan] = []
         self._read_limited: Callable[[], tuple[Any, ...]] = tuple
+        #: Per limited channel, in _limit_plans order: the window in which a value needs no
+        #: check. Its inner bounds while the channel is inside every limit; empty (inf, -inf)
+        #: while it is not, so that every value is checked until it comes back.
+        self._quiet_lows: list[float] = []
+        self._quiet_highs: list[float] = []
 
     # -- registry ---------------------------------------------------------------------------
 
@@ -330,7 +335,10 @@ class TelemetryManager:
         self._channels[spec.name] = spec
         self._channel_ids[spec.id] = spec
         if spec.yellow or spec.red:
-            self._limit_plans.append(_LimitPlan(spec, _LimitState(), *_inner_bounds(spec)))
+            plan = _LimitPlan(spec, _LimitState(), *_inner_bounds(spec))
+            self._limit_plans.append(plan)
+            self._quiet_lows.append(plan.low)
+            self._quiet_highs.append(plan.high)
             self._read_limited = self._pool.reader([p.spec.key for p in self._limit_plans])
 
     def register_packet(self, spec: PacketSpec) -> None:
@@ -365,6 +373,14 @@ class TelemetryManager:
     def packets(self) -> list[PacketSpec]:
         """Every registered packet, by id."""
         return [self._packets[i] for i in sorted(self._packets)]
+
+    def layouts(self) -> dict[int, tuple[str, ...]]:
+        """Each packet's channel types in body order, by packet id: what the downlink builds a
+        fixed layout from (:meth:`~flight.link.service.LinkService.fix_layouts`)."""
+        return {
+            pid: tuple(self._channels[name].type for name in spec.channels)
+            for pid, spec in sorted(self._packets.items())
+        }
 
     def packet(self, key: int | str) -> PacketSpec:
         """The packet with this id or name.
@@ -425,10 +441,11 @@ class TelemetryManager:
         while a value is inside them, and each packet's due time is one comparison.
         """
         now = self._now()
-        for limit, value in zip(self._limit_plans, self._read_limited(), strict=True):
-            if value is None or (limit.state.level == 0 and limit.low <= value <= limit.high):
-                continue  # missing, or inside every limit and was before: nothing can change
-            self._check_limit(limit.spec, value, limit.state)
+        lows, highs = self._quiet_lows, self._quiet_highs
+        for i, value in enumerate(self._read_limited()):
+            # Missing, or inside every limit and was before: nothing can change.
+            if value is not None and not lows[i] <= value <= highs[i]:
+                self._check_limit(i, value)
 
         if mode != self._active_mode:
             self._activate(mode)
@@ -482,9 +499,9 @@ class TelemetryManager:
         self._active = active
         self._active_mode = mode
 
-    def _check_limit(self, spec: ChannelSpec, value: Any, state: _LimitState) -> None:
-        if value is None:
-            return
+    def _check_limit(self, index: int, value: Any) -> None:
+        plan = self._limit_plans[index]
+        spec, state = plan.spec, plan.state
         level = spec.limit_level(value)
         if level == 0:
             if state.level != 0:
@@ -506,6 +523,8 @@ class TelemetryManager:
             )
             state.worst = level
         state.level = level
+        quiet = (plan.low, plan.high) if level == 0 else (math.inf, -math.inf)
+        self._quiet_lows[index], self._quiet_highs[index] = quiet
 
     # -- commands and events ----------------------------------------------------------------
 

@@ -13,7 +13,8 @@ One TOML file configures the whole run: its ``[[device]]`` tables are the device
     baud = 57600                #  else replies go to whoever spoke last)
     key_file = "/etc/fsw/uplink.key"
     key_slot = 1                # optional; also spacecraft_id, frame_length, byte_rate,
-                                # carrier_timeout_s, asm, playback_share (flight.link.service)
+                                # carrier_timeout_s, asm, playback_share, fixed_layouts
+                                # (flight.link.service)
     [state]
     dir = "/var/lib/fsw"
 
@@ -130,10 +131,11 @@ def _link_settings(table: dict[str, Any]) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"[link].{key}: {value!r} is not a number")
             settings[key] = int(value) if key in ("spacecraft_id", "frame_length") else value
-    if "asm" in table:
-        if not isinstance(table["asm"], bool):
-            raise ConfigError(f"[link].asm: {table['asm']!r} is not true or false")
-        settings["asm"] = table["asm"]
+    for key in ("asm", "fixed_layouts"):
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise ConfigError(f"[link].{key}: {table[key]!r} is not true or false")
+            settings[key] = table[key]
     return settings
 
 

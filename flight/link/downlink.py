@@ -159,7 +159,9 @@ class Downlink:
         self._playback_ends: deque[int] = deque()
         #: Playback packets whose last byte has gone out in a frame, since construction.
         self.playback_sent = 0
-        self._packetizer = Packetizer()
+        #: Turns messages into packets: it holds the sequence counts, and the fixed telemetry
+        #: layouts the link service gives it (``LinkService.fix_layouts``).
+        self.packetizer = Packetizer()
         self._tokens = float(self._capacity)
         self._last: float | None = None
         self._contended = {REALTIME_VCID: 0, PLAYBACK_VCID: 0}
@@ -197,7 +199,7 @@ class Downlink:
     def send(self, msg: Message) -> None:
         """Queue a realtime message; never raises (a refused message is logged and counted)."""
         try:
-            packet = self._packetizer.realtime(msg)
+            packet = self.packetizer.realtime(msg)
         except (PacketError, KeyError) as exc:
             self.stats.encode_errors += 1
             log.error("downlink cannot encode %s %s: %s", msg.kind, msg.id, exc)
@@ -221,7 +223,7 @@ class Downlink:
         if len(self._playback) >= self._playback_limit:
             return False
         try:
-            self._playback.append(self._packetizer.playback(msg))
+            self._playback.append(self.packetizer.playback(msg))
         except (PacketError, KeyError) as exc:
             self.stats.encode_errors += 1
             log.error("downlink cannot encode playback %s %s: %s", msg.kind, msg.id, exc)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -76,6 +76,8 @@ class LinkConfig:
     asm: bool = True
     carrier_timeout_s: float | None = None
     playback_share: float = 0.5
+    #: Telemetry packets of numeric channels in fixed layouts (:meth:`LinkService.fix_layouts`).
+    fixed_layouts: bool = True
 
 
 def _saved_slots(store: StateStore) -> tuple[int, ...]:
@@ -178,6 +180,21 @@ class LinkService:
     def playing_back(self) -> bool:
         """True while archived data is still being sent."""
         return self._playback is not None
+
+    def fix_layouts(self, layouts: Mapping[int, Sequence[str]]) -> list[int]:
+        """Send the telemetry packets whose channels are all numbers in fixed layouts.
+
+        ``layouts`` maps packet id to its channels' types, in body order. Nothing changes when
+        :attr:`LinkConfig.fixed_layouts` is off (a link so slow that the few bytes a fixed layout
+        costs matter more than the CPU it saves).
+
+        Returns:
+            The ids that now have one.
+        """
+        if not self.config.fixed_layouts:
+            return []
+        fix = self.downlink.packetizer.fix_layout
+        return [packet_id for packet_id, types in layouts.items() if fix(packet_id, types)]
 
     # --- data flow -------------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:

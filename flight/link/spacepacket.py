@@ -22,6 +22,12 @@ Data fields (CBOR via :mod:`flight.codec`):
 - playback (an archived message re-sent): ``[kind, id, time, body]``;
 - command (uplink): ``[seq, opcode, [arg, ...]]``, decoded by the dispatcher, not here.
 
+A telemetry packet whose channels are all numbers can be given a fixed layout
+(:meth:`Packetizer.fix_layout`): the same data field with the time stamp a float64 and the body a
+:class:`~flight.codec.FixedArray`, so the packet has one size whatever its values. A body that
+does not fit (a missing value, a negative int) goes in the canonical form instead; the decoder
+reads either.
+
 Decoding never trusts its input: anything malformed raises :class:`PacketError` (a
 ``ValueError``) naming what was wrong.
 """
@@ -31,7 +37,7 @@ from __future__ import annotations
 import enum
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,14 +257,52 @@ _PAIR = b"\x82"
 _TRIPLE = b"\x83"
 
 
+@dataclass(slots=True)
+class _FixedPacket:
+    """A telemetry packet in a fixed layout: one struct packs all of it, header included, from
+    an argument list in which only the sequence word, the time and the values change."""
+
+    apid: int
+    pack: Callable[..., bytes]
+    args: list[Any]
+    #: The last body did not fit (most often a value was missing).
+    misfit: bool = False
+
+
+#: Where the changing arguments of a _FixedPacket go: after the APID, the sequence word, the
+#: data length and the data field's constant start come the time stamp, the constant bytes
+#: before the first value, and then each value after its marker byte.
+_SEQ_WORD = 1
+_TIME = 4
+_VALUES = slice(7, None, 2)
+
+
+def _fixed_packet(packet_id: int, array: codec.FixedArray) -> _FixedPacket:
+    time_marker, time_code = codec.FIXED_WIDTH["float"]
+    if packet_id <= MAX_TELEMETRY_ID:  # [time, body]
+        apid, before, after = _TELEMETRY_BASE + packet_id, _PAIR, array.head
+    else:  # [time, id, body]
+        apid, before, after = _TELEMETRY_EXTENDED, _TRIPLE, codec.encode(packet_id) + array.head
+    before += bytes([time_marker])
+    layout = struct.Struct(f">HHH{len(before)}s{time_code}{len(after)}s{array.codes}")
+    if layout.size - HEADER_LEN > MAX_DATA_LEN:
+        raise PacketError(f"a fixed layout of {len(array.markers)} values is too large a packet")
+    args: list[Any] = [apid, 0, layout.size - HEADER_LEN - 1, before, 0.0, after]
+    for marker in array.markers:
+        args += (marker, 0)
+    return _FixedPacket(apid, layout.pack, args)
+
+
 class Packetizer:
     """Turns flight messages into TM space packets for one downlink.
 
     It owns the per-APID sequence counts, so the ground sees a gap wherever a packet is lost, and
-    it is built for the telemetry path, which runs for every packet of every tick: one reused CBOR
-    encoder, the header packed by one :mod:`struct` call, and the time stamp encoded once for all
-    the packets of a tick (they share it) and prefixed to each body. The bytes are those of
-    :meth:`SpacePacket.encode` over the canonical CBOR of the data fields in the module docstring.
+    it is built for the telemetry path, which runs for every packet of every tick. A packet with a
+    fixed layout (:meth:`fix_layout`) is one :mod:`struct` call, header and all. Any other has one
+    reused CBOR encoder, the header packed by one struct call, and the time stamp encoded once for
+    all the packets of a tick (they share it) and prefixed to each body. The bytes are those of
+    :meth:`SpacePacket.encode` over the data fields in the module docstring: canonical CBOR, or
+    the fixed layout's form when the packet has one and its values fit.
     """
 
     def __init__(self, counters: SequenceCounters | None = None) -> None:
@@ -267,6 +311,29 @@ class Packetizer:
         # The time stamp last encoded, as the start of a [time, body] and a [time, id, body].
         self._stamp_of: object = None
         self._pair = self._triple = b""
+        self._fixed: dict[int, _FixedPacket] = {}
+
+    def fix_layout(self, packet_id: int, channel_types: Sequence[str]) -> bool:
+        """Send telemetry packet ``packet_id`` in the fixed layout of its channels' types.
+
+        Returns:
+            Whether it will be: not (and nothing changes) unless every channel is a float or an
+            int, the types a fixed width can carry.
+
+        Raises:
+            PacketError: an id outside 0..0xFFFF, or more values than a packet holds.
+        """
+        array = codec.FixedArray.of(channel_types)
+        if array is None:
+            return False
+        self._fixed[_telemetry_id(packet_id)] = _fixed_packet(packet_id, array)
+        return True
+
+    def fixed_length(self, packet_id: int) -> int | None:
+        """Bytes of telemetry packet ``packet_id`` whenever its values fit its fixed layout
+        (``None``: it has none)."""
+        fixed = self._fixed.get(packet_id)
+        return None if fixed is None else HEADER_LEN + fixed.args[2] + 1
 
     def realtime(self, msg: Message) -> bytes:
         """The message as a TM space packet on its kind's APID.
@@ -277,11 +344,27 @@ class Packetizer:
         kind, ident, time, body = msg
         cbor = self._cbor
         try:
-            if time is not self._stamp_of:
-                stamp = cbor(time)
-                self._pair, self._triple = _PAIR + stamp, _TRIPLE + stamp
-                self._stamp_of = time
             if kind is _TELEMETRY and type(ident) is int and 0 <= ident <= 0xFFFF:
+                fixed = self._fixed.get(ident)
+                # Looking for a None costs a third of a failed pack: only once one has failed.
+                if fixed is not None and type(body) is list and not (fixed.misfit and None in body):
+                    counts = self.counters._next
+                    apid = fixed.apid
+                    count = counts.get(apid, 0)
+                    args = fixed.args
+                    try:
+                        args[_VALUES] = body  # ValueError unless as many values as slots
+                        args[_TIME] = time
+                        args[_SEQ_WORD] = _UNSEGMENTED | count
+                        packet = fixed.pack(*args)
+                    except (ValueError, struct.error):
+                        fixed.misfit = True  # a value the layout cannot hold: canonical form
+                    else:
+                        fixed.misfit = False
+                        counts[apid] = (count + 1) & _COUNT_MASK
+                        return packet
+                if time is not self._stamp_of:
+                    self._stamp(time)
                 if ident <= MAX_TELEMETRY_ID:
                     apid = _TELEMETRY_BASE + ident
                     data = self._pair + cbor(body)
@@ -290,6 +373,8 @@ class Packetizer:
                     data = self._triple + cbor(ident) + cbor(body)
             else:
                 apid = _apid_for(msg)
+                if time is not self._stamp_of:
+                    self._stamp(time)
                 if _TELEMETRY_BASE <= apid < IDLE_APID:  # [time, body]
                     data = self._pair + cbor(body)
                 else:  # [time, id, body]
@@ -297,6 +382,12 @@ class Packetizer:
         except codec.ENCODE_ERRORS as exc:
             raise PacketError(f"cannot encode message: {exc}") from exc
         return self._packet(apid, data)
+
+    def _stamp(self, time: Any) -> None:
+        """Encode a new time stamp as the start of a [time, body] and a [time, id, body]."""
+        stamp = self._cbor(time)
+        self._pair, self._triple = _PAIR + stamp, _TRIPLE + stamp
+        self._stamp_of = time
 
     def playback(self, msg: Message) -> bytes:
         """An archived message wrapped for re-sending on the playback APID.

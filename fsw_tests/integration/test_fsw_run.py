@@ -104,8 +104,17 @@ def _edited(tmp_path: Path, key: Path, old: str, new: str) -> Path:
         ('transport = "tcp"', 'transport = "pigeon"', "[link].transport"),
         ('host = "127.0.0.1"\nport = 0', 'host = "127.0.0.1"\nport = 70000', "[link].port"),
         ('[mission]\nname = "mars"', '[mission]\nname = "venus"', "[mission].name"),
+        ('transport = "tcp"', 'transport = "tcp"\nfixed_layouts = 1', "[link].fixed_layouts"),
     ],
-    ids=["unknown-driver", "duplicate-address", "malformed-toml", "transport", "port", "mission"],
+    ids=[
+        "unknown-driver",
+        "duplicate-address",
+        "malformed-toml",
+        "transport",
+        "port",
+        "mission",
+        "fixed-layouts",
+    ],
 )
 def test_broken_config_exits_2_naming_the_problem_and_starts_nothing(
     tmp_path: Path, key: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, named: str

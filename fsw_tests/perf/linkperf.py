@@ -66,7 +66,7 @@ def telemetry_path_figure(seconds: float) -> Figure:
             fsw.step()
             clock.advance(0.02)
         tm, mode = fsw.telemetry, fsw.machine.mode
-        packetizer = Packetizer()
+        packetizer = _flight_packetizer(fsw)
         framer = TmFramer(scid=SCID)
         need = framer.data_len
         # Bound once, as a flight loop would: the harness's own attribute lookups are not the
@@ -118,6 +118,13 @@ def telemetry_path_figure(seconds: float) -> Figure:
             "hand_rolled_floor_ratio": floor_ratio,
         },
     )
+
+
+def _flight_packetizer(fsw: FlightSoftware) -> Packetizer:
+    """The flight software's own downlink packetizer, with the fixed telemetry layouts the app
+    gave it: the path measured is the one that flies."""
+    assert fsw.link is not None
+    return fsw.link.downlink.packetizer
 
 
 def _alternate(
@@ -203,7 +210,7 @@ def _breakdown(fsw: FlightSoftware, mode: str, calls: int = 20000) -> dict[str, 
         messages = tm.sample(mode)
     per = len(messages) * calls
     sample_us = (time.perf_counter() - t0) / per * 1e6
-    packetizer = Packetizer()
+    packetizer = _flight_packetizer(fsw)
     t0 = time.perf_counter()
     for _ in range(calls):
         packets = [packetizer.realtime(m) for m in messages]

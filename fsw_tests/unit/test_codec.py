@@ -86,3 +86,77 @@ def test_decode_refuses_what_the_uplink_must_not_carry(data: bytes, reason: str)
 def test_decode_of_garbage_raises_only_codec_error(data: bytes) -> None:
     with contextlib.suppress(codec.CodecError):
         codec.decode(data)
+
+
+# --- fixed-width arrays (fixed-layout telemetry) -------------------------------------------------
+
+numeric_types = st.lists(st.sampled_from(["float", "int"]), min_size=1, max_size=30)
+
+
+def _fitting_value(kind: str) -> st.SearchStrategy[Any]:
+    if kind == "float":
+        return st.floats()  # NaN and the infinities too: a float64 carries every float
+    return st.integers(0, 2**32 - 1)
+
+
+@given(
+    numeric_types.flatmap(lambda ts: st.tuples(st.just(ts), st.tuples(*map(_fitting_value, ts))))
+)
+def test_a_fixed_array_decodes_to_its_values_and_has_the_size_of_its_layout(
+    case: tuple[list[str], tuple[Any, ...]],
+) -> None:
+    types, values = case
+    array = codec.FixedArray.of(types)
+    assert array is not None
+    raw = array.encode(list(values))
+    assert len(raw) == array.size
+    assert _same(codec.decode(raw), list(values))
+
+
+def test_fixed_array_golden_bytes() -> None:
+    # The item forms are RFC 8949 Appendix A's: 1000000 as 0x1a000f4240, 1.1 as 0xfb3ff1...9a;
+    # here also 1 and 0.0 in those widths, where the canonical form would be shorter.
+    array = codec.FixedArray.of(["int", "float", "int", "float"])
+    assert array is not None
+    assert array.encode([1000000, 1.1, 1, 0.0]) == bytes.fromhex(
+        "841a000f4240fb3ff199999999999a1a00000001fb0000000000000000"
+    )
+    long = codec.FixedArray.of(["int"] * 24)
+    assert long is not None and long.head == bytes.fromhex("9818")  # a one-byte length after
+
+
+@pytest.mark.parametrize("types", [[], ["str"], ["float", "bool"], ["int", "bytes"]])
+def test_only_numbers_have_a_fixed_layout(types: list[str]) -> None:
+    assert codec.FixedArray.of(types) is None
+
+
+@pytest.mark.parametrize(
+    ("types", "values"),
+    [
+        (["int"], [None]),
+        (["float"], [None]),
+        (["int"], [-1]),
+        (["int"], [2**32]),
+        (["int"], [1.5]),
+        (["float"], ["1.5"]),
+        (["float", "float"], [1.5]),
+        (["float"], 1.5),
+    ],
+    ids=[
+        "missing-int",
+        "missing-float",
+        "negative",
+        "too-large",
+        "float-as-int",
+        "str",
+        "count",
+        "not-a-list",
+    ],
+)
+def test_a_value_the_fixed_layout_cannot_hold_is_refused(
+    types: list[str], values: list[Any]
+) -> None:
+    array = codec.FixedArray.of(types)
+    assert array is not None
+    with pytest.raises(codec.CodecError):
+        array.encode(values)

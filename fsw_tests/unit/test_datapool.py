@@ -79,6 +79,16 @@ def test_declared_names_are_converted_once_when_written() -> None:
     assert pool.value("a.x", valid_only=False) == 10  # the sample keeps the value as written
 
 
+def test_a_declared_name_never_written_reads_none_and_is_not_in_the_pool() -> None:
+    pool = DataPool()
+    pool.declare("a.x", _half)
+    assert pool.reader(["a.x", "a.x"])() == (None, None)
+    assert pool.value("a.x") is None and pool.get("a.x") is None
+    assert "a.x" not in pool and list(pool) == [] and len(pool) == 0
+    pool.set("a.x", 4, 0.0)
+    assert pool.reader(["a.x"])() == (2.0,) and "a.x" in pool
+
+
 def test_a_name_declared_two_ways_is_refused() -> None:
     pool = DataPool()
     pool.declare("a.x", _half)

@@ -37,10 +37,14 @@ DT = 0.1
 class Pass:
     """One spacecraft link and the ground at the far end of it."""
 
-    def __init__(self, tmp: Path, carrier_timeout_s: float | None = TIMEOUT_S) -> None:
+    def __init__(
+        self, tmp: Path, carrier_timeout_s: float | None = TIMEOUT_S, *, fixed_layouts: bool = True
+    ) -> None:
         self.tmp = tmp
         self.clock = SimClock()
-        self.config = LinkConfig(byte_rate=4000, carrier_timeout_s=carrier_timeout_s)
+        self.config = LinkConfig(
+            byte_rate=4000, carrier_timeout_s=carrier_timeout_s, fixed_layouts=fixed_layouts
+        )
         self.spacecraft, self.ground = MemoryPipe.pair()
         self.boot()
         self.encoder = CommandEncoder(
@@ -346,3 +350,16 @@ def test_whatever_the_link_goes_through_every_record_reaches_the_ground(
         link.run_until_played_back()
         link.run_hailing(TIMEOUT_S)  # the last live records out
         assert set(range(link.sent)) <= set(link.got)
+
+
+@pytest.mark.parametrize("fixed", [True, False], ids=["fixed-layouts", "canonical-only"])
+def test_numeric_packets_go_in_fixed_layouts_unless_the_link_is_set_otherwise(
+    tmp_path: Path, fixed: bool
+) -> None:
+    link = Pass(tmp_path, carrier_timeout_s=None, fixed_layouts=fixed)
+    assert link.service.fix_layouts({7: ("int",), 8: ("str", "float")}) == ([7] if fixed else [])
+    packetizer = link.service.downlink.packetizer
+    assert (packetizer.fixed_length(7) is not None) == fixed
+    assert packetizer.fixed_length(8) is None
+    link.run(3.0)  # packet 7 every tick, [n] with n counting up: the ground reads each
+    assert link.sent == 30 and link.got == Counter(range(30))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import struct
+from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from spacepackets.ccsds.spacepacket import SpacePacketHeader
 
@@ -193,22 +195,146 @@ _APID_OF_KIND = {
 }
 
 
-@given(st.lists(messages(), min_size=1, max_size=6), st.booleans())
-def test_packetizer_bytes_are_the_reference_encoding(msgs, shared_time):
-    """The packetizer's shortcuts (a cached time stamp, a struct-packed header) change nothing:
-    each packet is SpacePacket.encode over the canonical CBOR of the documented data field."""
+numeric_types = st.lists(st.sampled_from(["float", "int"]), min_size=1, max_size=8)
+
+
+def _fitting(kind: str) -> st.SearchStrategy[Any]:
+    return st.floats(allow_nan=False) if kind == "float" else st.integers(0, 2**32 - 1)
+
+
+@st.composite
+def fixed_cases(draw):
+    """Layouts for a few packet ids (one of them extended), and messages that mostly fit them:
+    the values of the channel types, sometimes one missing, negative or of another type, or one
+    too few; and now and then any message at all."""
+    ids = draw(st.lists(st.integers(0, 0xFFFF), min_size=1, max_size=3, unique=True))
+    ids.append(draw(st.integers(MAX_TELEMETRY_ID + 1, 0xFFFF).filter(lambda i: i not in ids)))
+    layouts = {ident: draw(numeric_types) for ident in ids}
+    msgs = []
+    for _ in range(draw(st.integers(1, 8))):
+        if draw(st.integers(0, 4)) == 0:
+            msgs.append(draw(messages()))
+            continue
+        ident = draw(st.sampled_from(ids))
+        body = [draw(_fitting(kind)) for kind in layouts[ident]]
+        spoil = draw(
+            st.sampled_from(["none", "none", "none", "missing", "negative", "str", "short"])
+        )
+        slot = draw(st.integers(0, len(body) - 1))
+        if spoil == "missing":
+            body[slot] = None
+        elif spoil == "negative":
+            body[slot] = -1
+        elif spoil == "str":
+            body[slot] = "x"
+        elif spoil == "short":
+            body.pop()
+        msgs.append(Message(MessageKind.TELEMETRY, ident, draw(times), body))
+    return layouts, msgs
+
+
+def _reference_field(msg: Message, array: codec.FixedArray | None) -> bytes:
+    """The data field as the module docstring defines it, from the codec's reference encoders."""
+    extended = msg.kind is not MessageKind.TELEMETRY or msg.id > MAX_TELEMETRY_ID
+    if array is not None and isinstance(msg.body, list):
+        with contextlib.suppress(codec.CodecError):  # it does not fit: canonical, below
+            values = array.encode(msg.body)
+            ident = codec.encode(msg.id) if extended else b""
+            return (
+                (b"\x83" if extended else b"\x82")
+                + b"\xfb"
+                + struct.pack(">d", msg.time)
+                + ident
+                + values
+            )
+    if extended:
+        return codec.encode([msg.time, msg.id, msg.body])
+    return codec.encode([msg.time, msg.body])
+
+
+@given(st.lists(messages(), min_size=1, max_size=6), st.booleans(), fixed_cases())
+def test_packetizer_bytes_are_the_reference_encoding(msgs, shared_time, fixed):
+    """The packetizer's shortcuts (a cached time stamp, a struct-packed header, one struct for a
+    fixed layout) change nothing: each packet is SpacePacket.encode over the documented data
+    field, in the fixed layout's form where the packet has one and its values fit."""
+    layouts, fixed_msgs = fixed
+    msgs = msgs + fixed_msgs
     if shared_time:  # one tick's telemetry: every message carries the same time object
         msgs = [m._replace(time=msgs[0].time) for m in msgs]
     packetizer = Packetizer()
+    for ident, types in layouts.items():
+        assert packetizer.fix_layout(ident, types)
     reference = SequenceCounters()
     for msg in msgs:
         raw = packetizer.realtime(msg)
         if msg.kind is MessageKind.TELEMETRY and msg.id <= MAX_TELEMETRY_ID:
-            apid, field = Apid.TELEMETRY_BASE + msg.id, [msg.time, msg.body]
+            apid = Apid.TELEMETRY_BASE + msg.id
         else:
-            apid, field = _APID_OF_KIND[msg.kind], [msg.time, msg.id, msg.body]
-        expected = SpacePacket(apid, reference.next(apid), codec.encode(field)).encode()
+            apid = _APID_OF_KIND[msg.kind]
+        array = (
+            codec.FixedArray.of(layouts[msg.id])
+            if msg.kind is MessageKind.TELEMETRY and msg.id in layouts
+            else None
+        )
+        expected = SpacePacket(apid, reference.next(apid), _reference_field(msg, array)).encode()
         assert raw == expected
+        assert packet_to_message(raw) == msg
+
+
+@given(fixed_cases())
+def test_a_packet_whose_values_fit_its_layout_has_the_layouts_length(fixed):
+    layouts, msgs = fixed
+    packetizer = Packetizer()
+    for ident, types in layouts.items():
+        packetizer.fix_layout(ident, types)
+    fitting = 0
+    for msg in msgs:
+        raw = packetizer.realtime(msg)
+        if msg.kind is not MessageKind.TELEMETRY or msg.id not in layouts:
+            continue
+        array = codec.FixedArray.of(layouts[msg.id])
+        assert array is not None
+        try:
+            array.encode(msg.body)
+        except codec.CodecError:
+            continue  # does not fit: any length
+        fitting += 1
+        assert len(raw) == packetizer.fixed_length(msg.id)
+    assume(fitting)
+
+
+def test_fixed_layout_golden_packet():
+    packetizer = Packetizer()
+    assert packetizer.fix_layout(0x23, ["float", "int"])
+    raw = packetizer.realtime(Message(MessageKind.TELEMETRY, 0x23, 2.5, [1.5, 7]))
+    assert raw == bytes.fromhex(
+        "0123c0000018"  # APID 0x123, unsegmented, count 0, 25 data bytes
+        "82fb4004000000000000"  # [2.5 as a float64,
+        "82fb3ff80000000000001a00000007"  # [1.5, 7]] in fixed widths
+    )
+    assert packetizer.fixed_length(0x23) == len(raw)
+
+
+def test_a_body_that_does_not_fit_goes_canonical_and_the_next_that_fits_is_fixed_again():
+    packetizer = Packetizer()
+    packetizer.fix_layout(0x0710, ["int", "float"])  # an extended id: [time, id, body]
+    bodies = [[3, 0.5], [None, 0.5], [-4, 0.5], [3, 0.5], [3], [5, 0.25]]
+    packets = [packetizer.realtime(Message(MessageKind.TELEMETRY, 0x0710, 9.0, b)) for b in bodies]
+    fixed = packetizer.fixed_length(0x0710)
+    assert [len(p) == fixed for p in packets] == [True, False, False, True, False, True]
+    assert [SpacePacket.decode(p).seq_count for p in packets] == list(range(len(bodies)))
+    assert [packet_to_message(p).body for p in packets] == bodies
+
+
+def test_only_numeric_packets_get_a_fixed_layout():
+    packetizer = Packetizer()
+    assert not packetizer.fix_layout(0x20, ["str", "float"])
+    assert not packetizer.fix_layout(0x21, ["bool"])
+    assert packetizer.fixed_length(0x20) is None
+    with pytest.raises(PacketError, match="outside"):
+        packetizer.fix_layout(0x10000, ["int"])
+    raw = packetizer.realtime(Message(MessageKind.TELEMETRY, 0x20, 1.0, ["SAFE", 1.0]))
+    assert SpacePacket.decode(raw).data == codec.encode([1.0, ["SAFE", 1.0]])
 
 
 def test_packetizer_stamp_follows_the_time_value_not_just_the_object():

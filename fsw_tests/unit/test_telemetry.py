@@ -324,6 +324,14 @@ def test_body_values_in_channel_order_with_ids() -> None:
     assert codec.decode(codec.encode(msg.body)) == [28.1, "NOMINAL"]
 
 
+def test_layouts_give_each_packets_channel_types_in_body_order() -> None:
+    rig = Rig()
+    _basic(rig, {"*": 1.0})
+    rig.tlm.register_channel(ChannelSpec(0x1003, "eps.count", "int"))
+    rig.tlm.register_packet(PacketSpec(0x1000, "eps.NUM", ("eps.count", "eps.bus_v"), {}))
+    assert rig.tlm.layouts() == {0x1000: ("int", "float"), 0x1001: ("float", "str")}
+
+
 @pytest.mark.parametrize(
     ("type_", "stored", "sent"),
     [
