@@ -265,7 +265,8 @@ class _FixedPacket:
     apid: int
     pack: Callable[..., bytes]
     args: list[Any]
-    #: The last body did not fit (most often a value was missing).
+    #: The last body did not fit (most often a value was missing). A packet whose values keep
+    #: failing for another reason (a negative int) pays a failed pack each time.
     misfit: bool = False
 
 
@@ -273,6 +274,7 @@ class _FixedPacket:
 #: data length and the data field's constant start come the time stamp, the constant bytes
 #: before the first value, and then each value after its marker byte.
 _SEQ_WORD = 1
+_DATA_LENGTH = 2  # constant: the data field's length - 1
 _TIME = 4
 _VALUES = slice(7, None, 2)
 
@@ -333,7 +335,7 @@ class Packetizer:
         """Bytes of telemetry packet ``packet_id`` whenever its values fit its fixed layout
         (``None``: it has none)."""
         fixed = self._fixed.get(packet_id)
-        return None if fixed is None else HEADER_LEN + fixed.args[2] + 1
+        return None if fixed is None else HEADER_LEN + fixed.args[_DATA_LENGTH] + 1
 
     def realtime(self, msg: Message) -> bytes:
         """The message as a TM space packet on its kind's APID.

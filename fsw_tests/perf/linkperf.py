@@ -92,6 +92,11 @@ def telemetry_path_figure(seconds: float) -> Figure:
 
         full_rate, bare_rate, packets = _alternate(seconds, path, _bare_dumps(bodies))
         breakdown = _breakdown(fsw, mode)
+        # What the fixed layouts cost on the radio: the same packets without them.
+        sizes = {
+            "flight": sum(len(packetizer.realtime(m)) for m in due),
+            "canonical_only": sum(len(Packetizer().realtime(m)) for m in due),
+        }
         floor_rate, floor_bare_rate, _ = _alternate(
             min(seconds, 2.0), _hand_rolled(fsw, [m.id for m in due]), _bare_dumps(bodies)
         )
@@ -116,6 +121,7 @@ def telemetry_path_figure(seconds: float) -> Figure:
             "packets": packets,
             "us_per_packet": breakdown,
             "hand_rolled_floor_ratio": floor_ratio,
+            "bytes_per_sampling": sizes,
         },
     )
 
